@@ -7,13 +7,13 @@ ratio (our time / their time, below 1 means we are faster) is taken side by side
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import platform
-import tempfile
 from dataclasses import asdict, dataclass, field
 
 import torch
+
+from rlpr.fileio import write_json_atomic
 
 NAMES = ["generate", "ppo-step", "sandbox", "ludii", "vs-trl"]
 
@@ -60,12 +60,3 @@ def run_bench(name: str, json_path: str | None = None) -> BenchResult:
         payload = {"name": name, "machine": machine(), **asdict(result)}
         write_json_atomic(json_path, payload)
     return result
-
-
-def write_json_atomic(path: str, payload: dict) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
