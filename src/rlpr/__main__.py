@@ -1,0 +1,5 @@
+import sys
+
+from rlpr.cli import main
+
+sys.exit(main())

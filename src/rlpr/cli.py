@@ -1,0 +1,209 @@
+"""Command line: `rlpr train|eval|sample|bench|sandbox ...`. User errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from rlpr.bench import NAMES as BENCH_NAMES
+
+
+class UserError(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come after options too (`--out DIR steps=5`), which argparse leaves over.
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("rlpr: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # user errors: one line, no traceback
+        if _is_user_error(err):
+            print(f"rlpr: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _is_user_error(err: Exception) -> bool:
+    from rlpr.config import ConfigError
+    from rlpr.models import ModelError
+
+    names = {"RewardError", "SandboxUnavailable"}
+    return isinstance(err, (UserError, ConfigError, ModelError, FileNotFoundError)) or type(err).__name__ in names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlpr", description="Reinforcement learning from programmed rewards.")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a policy with PPO on a task")
+    _task_args(p)
+    p.add_argument("--out", help="run directory (default runs/TASK-TIMESTAMP)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="held-out reward and task metrics of a model")
+    _task_args(p)
+    p.add_argument("--model", required=True, help="alias (smollm2-135m, tiny), model directory or hub id")
+    p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N prompts")
+    p.add_argument("--json", dest="json_path", help="also write the results to this JSON file")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("sample", help="sample continuations of a prompt")
+    p.add_argument("--model", required=True)
+    p.add_argument("--prompt", required=True, action="append", help="prompt text (repeat for several)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("-n", type=int, default=1, help="samples per prompt")
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the chat template")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("bench", help="run a benchmark and print its table")
+    p.add_argument("name", choices=[*BENCH_NAMES, "all"])
+    p.add_argument("--json", dest="json_path", help="write the figures to this JSON file (a directory for `all`)")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _task_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", help="sentiment | arithmetic")
+    p.add_argument("--preset", help="named preset, e.g. tiny, demo")
+    p.add_argument("--config", dest="config_file", help="YAML file of config keys")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. ppo.lr=1e-5 steps=50")
+
+
+def _build(args, extra: list[str] | None = None):
+    from rlpr.config import build_config
+
+    return build_config(args.task, args.preset, args.config_file, list(args.overrides) + (extra or []))
+
+
+# ---------------------------------------------------------------- train
+
+
+def cmd_train(args) -> int:
+    from rlpr.rl.trainer import train
+
+    config = _build(args, [f"out={args.out}"] if args.out else [])
+    if args.resume and not config.out:
+        raise UserError("--resume needs --out DIR, the run to continue")
+    summary = train(config, resume=args.resume)
+    print(report(summary))
+    return 0
+
+
+def report(summary: dict) -> str:
+    """The end-of-run table: reward of the first and last five steps, samples before and after, paths."""
+    from rlpr.tracking import read_metrics
+
+    run_dir = summary["run_dir"]
+    rewards = [m["reward_mean"] for m in read_metrics(os.path.join(run_dir, "metrics.jsonl"))]
+    first, last = rewards[:5], rewards[-5:]
+    mean = lambda xs: sum(xs) / max(len(xs), 1)  # noqa: E731
+    lines = [
+        "",
+        f"{'':24}{'reward':>10}",
+        f"{'first 5 steps (mean)':24}{mean(first):>10.3f}",
+        f"{'last 5 steps (mean)':24}{mean(last):>10.3f}",
+        f"{'change':24}{mean(last) - mean(first):>+10.3f}",
+    ]
+    if "eval_reward_mean" in summary:
+        lines.append(f"{'held-out (end)':24}{summary['eval_reward_mean']:>10.3f}")
+    lines.append(f"{'wall time':24}{summary['wall_s']:>9.0f}s")
+    for s in summary.get("samples", []):
+        lines += [
+            "",
+            f"prompt: {s['prompt']!r}",
+            f"  before ({s['reward_before']:+.2f}): {s['before']!r}",
+            f"  after  ({s['reward_after']:+.2f}): {s['after']!r}",
+        ]
+    lines += ["", f"reward curve: {os.path.join(run_dir, 'reward.png')}", f"metrics:      {os.path.join(run_dir, 'metrics.jsonl')}"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- eval, sample
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from rlpr import models
+    from rlpr.fileio import write_json_atomic
+    from rlpr.rl.trainer import evaluate, resolve_device
+    from rlpr.tasks import make_task
+
+    config = _build(args, [f"model.name={args.model}"])
+    task = make_task(config.task, config.task_config)
+    device = resolve_device(config.device)
+    tokenizer = models.load_tokenizer(args.model)
+    policy = models.load_model(args.model, config.model.dtype, config.seed).to(device)
+    prompts = task.prompts(args.split)[: args.limit]
+    with torch.no_grad():
+        results = evaluate(policy, tokenizer, task, prompts, config.sampling, device, config.seed)
+    results = {k.removeprefix("eval_"): v for k, v in results.items()} | {"n": len(prompts), "split": args.split, "model": args.model}
+    for key, value in results.items():
+        print(f"{key:20} {value:.4f}" if isinstance(value, float) else f"{key:20} {value}")
+    if args.json_path:
+        write_json_atomic(args.json_path, results)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from rlpr import models
+    from rlpr.generate import SamplingConfig
+    from rlpr.rl.trainer import generate_texts, resolve_device
+
+    device = resolve_device("auto")
+    tokenizer = models.load_tokenizer(args.model)
+    policy = models.load_model(args.model).to(device)
+    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                              top_p=args.top_p, top_k=args.top_k, chat=args.chat)
+    prompts = [p for p in args.prompt for _ in range(args.n)]
+    with torch.no_grad():
+        texts = generate_texts(policy, tokenizer, prompts, sampling, device, args.seed)
+    for prompt, text in zip(prompts, texts):
+        print(json.dumps({"prompt": prompt, "response": text}))
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+
+
+def cmd_bench(args) -> int:
+    from rlpr.bench import run_bench
+
+    names = BENCH_NAMES if args.name == "all" else [args.name]
+    for name in names:
+        path = args.json_path
+        if args.name == "all" and path:
+            path = os.path.join(path, f"{name}.json")
+        try:
+            run_bench(name, path)
+        except ModuleNotFoundError as err:
+            if args.name != "all" or not err.name or not err.name.startswith("rlpr.bench."):
+                raise
+            print(f"## {name}: not available yet ({err.name} missing)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Advantages: GAE with a value function, and critic-free group baselines (GRPO-style mean/std, RLOO).
+
+Shapes: B sequences, R response positions; `mask` (B, R) is 1 on response tokens, contiguous from 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+    """Normalise x to unit variance (and zero mean) over the masked entries."""
+    m = mask.to(x.dtype)
+    n = m.sum().clamp(min=1.0)
+    mean = (x * m).sum() / n
+    var = (((x - mean) * m) ** 2).sum() / (n - 1).clamp(min=1.0)
+    out = (x - mean) * torch.rsqrt(var + eps)
+    if not shift_mean:
+        out = out + mean
+    return out * m
+
+
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0, lam: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over response tokens -> (advantages, returns), both (B, R).
+
+    delta_t = r_t + gamma V_{t+1} - V_t and A_t = delta_t + gamma lam A_{t+1}, with V and A zero past a row's end.
+    """
+    mask = mask.to(values.dtype)
+    advantages = torch.zeros_like(values)
+    last = torch.zeros_like(values[:, 0])
+    for t in reversed(range(values.size(1))):
+        next_mask = mask[:, t + 1] if t + 1 < values.size(1) else torch.zeros_like(last)
+        next_value = values[:, t + 1] * next_mask if t + 1 < values.size(1) else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last = delta + gamma * lam * last * next_mask
+        advantages[:, t] = last
+    advantages = advantages * mask
+    return advantages, (advantages + values) * mask
+
+
+def group_advantages(scores: torch.Tensor, group_size: int, scale: bool = True, eps: float = 1e-6) -> torch.Tensor:
+    """GRPO-style: each score minus its group's mean, divided by the group's std when `scale`. (N*G,) -> (N*G,).
+
+    Samples of one prompt are consecutive: rows [i*G, (i+1)*G) share prompt i.
+    """
+    groups = scores.view(-1, group_size)
+    centred = groups - groups.mean(1, keepdim=True)
+    if scale:
+        centred = centred / (groups.std(1, keepdim=True) + eps)
+    return centred.flatten()
+
+
+def leave_one_out_advantages(scores: torch.Tensor, group_size: int) -> torch.Tensor:
+    """RLOO: each score minus the mean of the other samples of its prompt. (N*G,) -> (N*G,)."""
+    if group_size < 2:
+        raise ValueError("leave-one-out baselines need group_size >= 2")
+    groups = scores.view(-1, group_size)
+    baseline = (groups.sum(1, keepdim=True) - groups) / (group_size - 1)
+    return (groups - baseline).flatten()

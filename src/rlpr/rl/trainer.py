@@ -1,0 +1,382 @@
+"""The PPO loop, top to bottom: rollout -> reward -> advantages -> PPO epochs over mini-batches -> log -> checkpoint.
+
+The trainer knows nothing about any task: it asks the task for prompts and rewards and logs what the task
+measures. Everything random draws from two seeded generators saved in each checkpoint, so a resumed run
+repeats the uninterrupted one exactly on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import yaml
+
+from rlpr import checkpoint, models, tracking
+from rlpr.config import TrainConfig, to_dict
+from rlpr.fileio import write_text_atomic
+from rlpr.generate import SamplingConfig, decode_responses, encode_prompts, sample
+from rlpr.rl import advantages as adv
+from rlpr.rl import losses
+from rlpr.rl.kl import KLController
+from rlpr.rl.scoring import score
+from rlpr.tasks import make_task
+
+
+class RewardError(RuntimeError):
+    """A task's reward raised or returned a non-finite value; the message names the task and the sample."""
+
+
+@dataclass
+class Batch:
+    """One step's rollout with everything PPO needs. B rows, R response positions."""
+
+    input_ids: torch.Tensor  # (B, P+R)
+    attention_mask: torch.Tensor  # (B, P+R)
+    response_ids: torch.Tensor  # (B, R)
+    mask: torch.Tensor  # (B, R) float, 1 on response tokens
+    old_logprobs: torch.Tensor  # (B, R)
+    old_values: torch.Tensor | None  # (B, R)
+    advantages: torch.Tensor  # (B, R)
+    returns: torch.Tensor | None  # (B, R)
+
+
+def default_run_dir(task: str) -> str:
+    return os.path.join("runs", f"{task}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def checked_rewards(task, prompts: list[str], responses: list[str]) -> list[float]:
+    """The task's rewards, or a RewardError naming the task and the first offending sample."""
+    try:
+        rewards = [float(r) for r in task.reward(prompts, responses)]
+    except Exception as err:  # find the sample that breaks it, one at a time
+        for p, r in zip(prompts, responses):
+            try:
+                task.reward([p], [r])
+            except Exception as single:
+                raise RewardError(f"task {task.name}: reward raised {type(single).__name__}: {single} "
+                                  f"on prompt {p!r}, response {r!r}") from single
+        raise RewardError(f"task {task.name}: reward raised {type(err).__name__}: {err}") from err
+    if len(rewards) != len(responses):
+        raise RewardError(f"task {task.name}: reward returned {len(rewards)} values for {len(responses)} responses")
+    for p, r, value in zip(prompts, responses, rewards):
+        if not math.isfinite(value):
+            raise RewardError(f"task {task.name}: reward is {value} on prompt {p!r}, response {r!r}")
+    return rewards
+
+
+def generate_texts(policy, tokenizer, prompts: list[str], sampling: SamplingConfig, device, seed: int, task=None):
+    """Sample one response per prompt with a private generator (leaves the training RNG untouched)."""
+    generator = torch.Generator(device).manual_seed(seed)
+    ids, mask = encode_prompts(tokenizer, prompts, sampling.chat, device)
+    rollout = sample(policy, ids, mask, sampling, eos_ids=_eos_ids(tokenizer, policy), pad_id=tokenizer.pad_token_id,
+                     generator=generator, banned_ids=getattr(task, "banned_token_ids", None), tokenizer=tokenizer)
+    return decode_responses(tokenizer, rollout, sampling.stop)
+
+
+def evaluate(policy, tokenizer, task, prompts: list[str], sampling: SamplingConfig, device, seed: int) -> dict:
+    """Held-out reward and task metrics, prefixed `eval_`."""
+    responses = generate_texts(policy, tokenizer, prompts, sampling, device, seed, task)
+    rewards = checked_rewards(task, prompts, responses)
+    metrics = {"eval_reward_mean": float(np.mean(rewards))}
+    metrics.update({f"eval_{k}": v for k, v in task.metrics(prompts, responses, rewards).items()})
+    return metrics
+
+
+def _eos_ids(tokenizer, policy) -> list[int]:
+    ids = {tokenizer.eos_token_id}
+    eos = getattr(policy.generation_config, "eos_token_id", None) if hasattr(policy, "generation_config") else None
+    ids.update(eos if isinstance(eos, list) else [eos])
+    return sorted(i for i in ids if i is not None)
+
+
+def build_batch(policy, value_head, critic, reference, rollout, scores, config: TrainConfig, kl_ctl, lora: bool):
+    """Old log-probs and values, per-token rewards (score at the last token, KL where configured), advantages."""
+    ppo = config.ppo
+    mask = rollout.response_mask.float()
+    temperature = config.sampling.temperature
+    with torch.no_grad():
+        scored = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature, value_head, critic)
+        ref_logprobs = None
+        if lora and (ppo.kl != "off" or ppo.track_kl):
+            with policy.disable_adapter():
+                ref_logprobs = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature).logprobs
+        elif reference is not None:
+            ref_logprobs = score(reference, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature).logprobs
+    last = losses.last_positions(mask)
+    rows = torch.arange(mask.size(0), device=mask.device)
+    rewards = torch.zeros_like(mask)
+    rewards[rows, last] = torch.tensor(scores, device=mask.device, dtype=mask.dtype) * ppo.reward_scale
+    stats = {}
+    if ref_logprobs is not None:
+        token_kl = losses.kl_estimate(scored.logprobs, ref_logprobs, ppo.kl_estimator) * mask
+        stats["kl"] = losses.kl_estimate(scored.logprobs, ref_logprobs, "k1").mul(mask).sum(1).mean().item()
+        if ppo.kl == "reward-token":
+            rewards = rewards - kl_ctl.coef * token_kl
+        elif ppo.kl == "reward-response":
+            rewards[rows, last] -= kl_ctl.coef * token_kl.sum(1)
+    if ppo.advantage == "gae":
+        advantages, returns = adv.gae(rewards, scored.values, mask, ppo.gamma, ppo.lam)
+        values = scored.values
+        stats["explained_variance"] = explained_variance(values, returns, mask)
+    else:
+        totals = rewards.sum(1)
+        per_seq = (adv.group_advantages(totals, ppo.group_size) if ppo.advantage == "group"
+                   else adv.leave_one_out_advantages(totals, ppo.group_size))
+        advantages, returns, values = per_seq[:, None] * mask, None, None
+    if ppo.whiten_advantages:
+        advantages = adv.whiten(advantages, mask)
+    batch = Batch(rollout.input_ids, rollout.attention_mask, rollout.response_ids, mask, scored.logprobs, values, advantages, returns)
+    return batch, stats, ref_logprobs
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    v, g = values[mask.bool()], returns[mask.bool()]
+    var = g.var()
+    return float("nan") if var.item() == 0 else (1 - (g - v).var() / var).item()
+
+
+def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, config: TrainConfig, kl_coef: float,
+               optimizer, scheduler, params, generator: torch.Generator) -> dict:
+    """PPO epochs over shuffled mini-batches; returns the mean of each loss statistic."""
+    ppo = config.ppo
+    n = batch.input_ids.size(0)
+    micro = ppo.micro_batch_size or ppo.mini_batch_size
+    sums: dict[str, float] = {}
+    count = 0
+    for _ in range(ppo.ppo_epochs):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, ppo.mini_batch_size):
+            mini = order[start : start + ppo.mini_batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            stats: dict[str, float] = {}
+            for m_start in range(0, len(mini), micro):
+                idx = mini[m_start : m_start + micro].to(batch.input_ids.device)
+                weight = len(idx) / len(mini)
+                loss, micro_stats = ppo_loss(policy, value_head, critic, reference_logprobs, batch, idx, config, kl_coef)
+                (loss * weight).backward()
+                for k, v in micro_stats.items():
+                    stats[k] = stats.get(k, 0.0) + v * weight
+            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm).item()
+            optimizer.step()
+            scheduler.step()
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+    return {k: v / count for k, v in sums.items()}
+
+
+def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, config: TrainConfig, kl_coef: float):
+    ppo = config.ppo
+    mask = batch.mask[idx]
+    scored = score(policy, batch.input_ids[idx], batch.attention_mask[idx], batch.response_ids[idx],
+                   config.sampling.temperature, value_head, critic)
+    pg_loss, stats = losses.policy_loss(scored.logprobs, batch.old_logprobs[idx], batch.advantages[idx], mask, ppo.clip)
+    entropy = losses.masked_mean(losses.entropy_from_logits(scored.logits), mask)
+    batch_entropy, batch_max = losses.batch_entropy(scored.logits, mask, ppo.batch_entropy_position)
+    loss = pg_loss - ppo.entropy_coef * entropy - ppo.batch_entropy_coef * batch_entropy
+    stats = {k: v.item() for k, v in stats.items()}
+    if scored.values is not None:
+        vf_loss = losses.value_loss(scored.values, batch.old_values[idx], batch.returns[idx], mask, ppo.value_clip)
+        loss = loss + ppo.vf_coef * vf_loss
+        stats["vf_loss"] = vf_loss.item()
+    if ppo.kl == "loss":
+        kl = losses.masked_mean(losses.kl_estimate(scored.logprobs, reference_logprobs[idx], ppo.kl_estimator), mask)
+        loss = loss + kl_coef * kl
+    stats.update(pg_loss=pg_loss.item(), entropy=entropy.item(), batch_entropy=batch_entropy.item(),
+                 batch_max_action=batch_max.item())
+    return loss, stats
+
+
+def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
+    """Run PPO for `config.ppo.steps` steps (continuing the run in `config.out` when `resume`); returns the summary.
+
+    `task` is any object with the task interface (prompts, reward, metrics); by default the one named by `config.task`.
+    """
+    ppo = config.ppo
+    run_dir = config.out or default_run_dir(config.task)
+    resume_from = checkpoint.latest_checkpoint(run_dir) if resume else None
+    if resume and resume_from is None:
+        raise FileNotFoundError(f"--resume: no checkpoint in {checkpoint.checkpoint_root(run_dir)}")
+    state = checkpoint.load_state(resume_from) if resume_from else {}
+    _seed_everything(config.seed)
+    device = resolve_device(config.device)
+    task = task if task is not None else make_task(config.task, config.task_config)
+
+    tokenizer = models.load_tokenizer(config.model.name)
+    policy = models.load_policy(config.model, config.seed, resume_from).to(device)
+    lora = bool(config.model.lora_rank)
+    if config.model.gradient_checkpointing:
+        policy.gradient_checkpointing_enable()
+    use_values = ppo.advantage == "gae" and config.model.value != "none"
+    if ppo.advantage == "gae" and not use_values:
+        raise ValueError("ppo.advantage=gae needs a value model: set model.value to head or separate")
+    value_head = models.ValueHead(models.hidden_size(policy)).to(device) if use_values and config.model.value == "head" else None
+    critic = None
+    if use_values and config.model.value == "separate":
+        critic = models.Critic(models.load_model(config.model.name, config.model.dtype, config.seed)).to(device)
+    reference = None
+    if not lora and (ppo.kl != "off" or ppo.track_kl):
+        reference = models.load_model(config.model.name, config.model.dtype, config.seed).to(device).requires_grad_(False)
+
+    params = [p for p in policy.parameters() if p.requires_grad]
+    params += list(value_head.parameters()) if value_head is not None else []
+    params += list(critic.parameters()) if critic is not None else []
+    optimizer = torch.optim.AdamW(params, lr=ppo.lr, weight_decay=ppo.weight_decay, eps=ppo.adam_eps)
+    warmup = max(ppo.warmup_steps, 0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    kl_ctl = KLController(ppo.kl_coef, ppo.kl_target, ppo.kl_horizon)
+    cpu_gen = torch.Generator().manual_seed(config.seed)
+    device_gen = torch.Generator(device).manual_seed(config.seed + 1)
+    start_step, elapsed_before = 0, 0.0
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if value_head is not None:
+            value_head.load_state_dict(state["value_head"])
+        if critic is not None:
+            critic.load_state_dict(state["critic"])
+        kl_ctl.coef = state["kl_coef"]
+        cpu_gen.set_state(state["cpu_gen"])
+        device_gen.set_state(state["device_gen"])
+        _restore_global_rng(state["rng"])
+        start_step, elapsed_before = state["step"], state["elapsed_s"]
+
+    os.makedirs(run_dir, exist_ok=True)
+    write_text_atomic(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(to_dict(config) | {"out": run_dir}, sort_keys=False))
+    train_prompts = task.prompts("train")
+    eval_prompts = task.prompts("validation")[: config.eval_size]
+    show = eval_prompts[: config.show_samples]
+    eval_sampling = SamplingConfig(**(to_dict(config.sampling) | {"random_length": False}))
+    samples_before = state.get("samples_before")
+    if samples_before is None:
+        samples_before = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
+    tracker = tracking.Tracker(run_dir, ppo.steps, start_step, config.tensorboard, config.progress)
+    started = time.perf_counter()
+    eval_metrics = {}
+    try:
+        for step in range(start_step, ppo.steps):
+            # 1. rollout: batch_size prompts, each sampled group_size times (consecutive rows)
+            t0 = time.perf_counter()
+            picks = torch.randint(len(train_prompts), (ppo.batch_size,), generator=cpu_gen).tolist()
+            prompts = [train_prompts[i] for i in picks for _ in range(ppo.group_size)]
+            ids, mask = encode_prompts(tokenizer, prompts, config.sampling.chat, device)
+            policy.eval()
+            rollout = sample(policy, ids, mask, config.sampling, _eos_ids(tokenizer, policy), tokenizer.pad_token_id,
+                             device_gen, getattr(task, "banned_token_ids", None), tokenizer)
+            gen_time = time.perf_counter() - t0
+            responses = decode_responses(tokenizer, rollout, config.sampling.stop)
+            # 2. reward
+            t1 = time.perf_counter()
+            scores = checked_rewards(task, prompts, responses)
+            # 3. advantages
+            t2 = time.perf_counter()
+            batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, scores, config, kl_ctl, lora)
+            # 4. PPO epochs
+            t3 = time.perf_counter()
+            update_stats = ppo_update(policy, value_head, critic, ref_logprobs, batch, config, kl_ctl.coef,
+                                      optimizer, scheduler, params, cpu_gen)
+            t4 = time.perf_counter()
+            # 5. log
+            if "kl" in batch_stats:
+                kl_ctl.update(batch_stats["kl"], len(prompts))
+            metrics = {
+                "step": step + 1,
+                "time_s": round(elapsed_before + time.perf_counter() - started, 3),
+                "reward_mean": float(np.mean(scores)),
+                "reward_std": float(np.std(scores)),
+                "lr": scheduler.get_last_lr()[0],
+                "kl_coef": kl_ctl.coef,
+                "tokens_per_s": rollout.response_mask.sum().item() / max(gen_time, 1e-9),
+                "response_length": rollout.response_mask.sum(1).float().mean().item(),
+                "time_generate_s": gen_time,
+                "time_reward_s": t2 - t1,
+                "time_score_s": t3 - t2,
+                "time_update_s": t4 - t3,
+                **batch_stats,
+                **update_stats,
+                **task.metrics(prompts, responses, scores),
+            }
+            if config.eval_every and (step + 1) % config.eval_every == 0:
+                eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, eval_sampling, device, config.seed)
+                metrics.update(eval_metrics)
+            tracker.log(metrics)
+            # 6. checkpoint
+            if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and step + 1 < ppo.steps:
+                _save(run_dir, step + 1, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl,
+                      cpu_gen, device_gen, elapsed_before + time.perf_counter() - started, samples_before, config)
+    finally:
+        tracker.close()
+    wall = elapsed_before + time.perf_counter() - started
+    if start_step < ppo.steps:
+        _save(run_dir, ppo.steps, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl,
+              cpu_gen, device_gen, wall, samples_before, config)
+    if not config.eval_every or ppo.steps % config.eval_every:
+        eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, eval_sampling, device, config.seed)
+    samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
+    history = tracker.history
+    summary = tracking.summarise(history, wall, {
+        "task": config.task,
+        "run_dir": run_dir,
+        **eval_metrics,
+        "samples": [
+            {"prompt": p, "before": b, "after": a,
+             "reward_before": r_b, "reward_after": r_a}
+            for p, b, a, r_b, r_a in zip(show, samples_before, samples_after,
+                                         checked_rewards(task, show, samples_before), checked_rewards(task, show, samples_after))
+        ],
+    })
+    tracking.write_summary(run_dir, summary)
+    if history:
+        tracking.plot_rewards(history, os.path.join(run_dir, "reward.png"), f"{config.task}: {config.model.name}")
+    return summary
+
+
+def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl, cpu_gen, device_gen,
+          elapsed, samples_before, config: TrainConfig) -> None:
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "value_head": value_head.state_dict() if value_head is not None else None,
+        "critic": critic.state_dict() if critic is not None else None,
+        "kl_coef": kl_ctl.coef,
+        "cpu_gen": cpu_gen.get_state(),
+        "device_gen": device_gen.get_state(),
+        "rng": _global_rng(),
+        "elapsed_s": elapsed,
+        "samples_before": samples_before,
+    }
+    checkpoint.save_checkpoint(run_dir, step, policy, tokenizer, state, keep=config.keep_checkpoints)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _global_rng() -> dict:
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _restore_global_rng(rng: dict) -> None:
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
