@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_sample)
 
+    p = sub.add_parser("sandbox", help="run untrusted programs in the sandbox")
+    sandbox_sub = p.add_subparsers(metavar="ACTION")
+    q = sandbox_sub.add_parser("run", help="run one Python program and print its verdict")
+    q.add_argument("program", help="the Python file to run")
+    q.add_argument("--input", help="file fed to the program's stdin")
+    q.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    q.add_argument("--wall-s", type=float, help="wall-clock limit in seconds (default 10)")
+    q.add_argument("--memory-mb", type=int, help="address-space limit in MiB (default 1024)")
+    q.set_defaults(func=_sandbox_run)
+
     p = sub.add_parser("bench", help="run a benchmark and print its table")
     p.add_argument("name", choices=[*BENCH_NAMES, "all"])
     p.add_argument("--json", dest="json_path", help="write the figures to this JSON file (a directory for `all`)")
@@ -185,7 +195,14 @@ def cmd_sample(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- bench
+# ---------------------------------------------------------------- sandbox, bench
+
+
+def _sandbox_run(args) -> int:
+    from rlpr.sandbox.command import sandbox_run_command
+
+    return sandbox_run_command(args.program, args.input, args.json, args.wall_s, args.memory_mb)
+
 
 
 def cmd_bench(args) -> int:
