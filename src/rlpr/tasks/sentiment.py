@@ -11,6 +11,8 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 
+from rlpr.config import ConfigError
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -48,7 +50,7 @@ class SentimentTask:
 
     def __init__(self, config: SentimentConfig):
         if config.source not in ("builtin", "imdb"):
-            raise ValueError(f"task_config.source: expected builtin or imdb, got {config.source!r}")
+            raise ConfigError(f"task_config.source: expected builtin or imdb, got {config.source!r}")
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self.config = config
