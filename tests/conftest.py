@@ -1,5 +1,7 @@
 import os
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
 import pytest
 import torch
 

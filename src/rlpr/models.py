@@ -176,7 +176,7 @@ def load_model(name: str, dtype: str = "float32", seed: int = 0):
         raise ModelError(f"model.dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     if name == "tiny":
         model = tiny_model(len(byte_tokenizer()), seed=seed).to(DTYPES[dtype]).eval()
-        model.config._name_or_path = "tiny"  # recorded by LoRA adapters as their base model
+        model.name_or_path = "tiny"  # recorded by LoRA adapters as their base model
         return model
     adapter_config = os.path.join(os.path.expanduser(name), "adapter_config.json")
     if os.path.exists(adapter_config):  # a LoRA checkpoint: its base model plus the adapter, merged
@@ -191,6 +191,8 @@ def load_model(name: str, dtype: str = "float32", seed: int = 0):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(resolve(name), dtype=DTYPES[dtype])
+    if name in ALIASES:
+        model.name_or_path = name  # adapters then name the alias, not this machine's cache path
     return model.eval()
 
 

@@ -78,6 +78,8 @@ def checked_rewards(task, prompts: list[str], responses: list[str]) -> list[floa
 
 def generate_texts(policy, tokenizer, prompts: list[str], sampling: SamplingConfig, device, seed: int, task=None):
     """Sample one response per prompt with a private generator (leaves the training RNG untouched)."""
+    if not prompts:
+        return []
     generator = torch.Generator(device).manual_seed(seed)
     ids, mask = encode_prompts(tokenizer, prompts, sampling.chat, device)
     rollout = sample(policy, ids, mask, sampling, eos_ids=_eos_ids(tokenizer, policy), pad_id=tokenizer.pad_token_id,
