@@ -81,3 +81,18 @@ def test_smollm2_alias_converts_once_and_matches_the_gguf_logits():
         assert torch.equal(model(**ids).logits, gguf(**ids).logits)
     assert reload_s < 20, reload_s  # a cached load is seconds, not a de-quantisation
     assert tok.chat_template and tok.pad_token is not None
+
+
+def test_top_blocks_on_cached_hidden_states_match_the_full_forward():
+    model = models.load_model("tiny")
+    assert models.supports_top_blocks(model)
+    ids = torch.tensor([[0, 0, 5, 6, 7], [3, 4, 5, 6, 7]])
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
+        with models.top_blocks(model, 1):
+            top = model(inputs_embeds=full.hidden_states[1], attention_mask=mask, position_ids=positions)
+    real = mask.bool()
+    assert torch.allclose(top.logits[real], full.logits[real], atol=1e-5)
+    assert len(model.get_decoder().layers) == 2  # restored

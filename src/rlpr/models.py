@@ -13,6 +13,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -226,6 +227,31 @@ def freeze_below(model, train_layers: int) -> None:
     for param in model.parameters():
         seen_first = seen_first or id(param) in trainable
         param.requires_grad_(seen_first and not _is_tied_embedding(model, param))
+
+
+# Decoders whose forward feeds `inputs_embeds` straight into `self.layers` (no scaling, no added position
+# embeddings), so the top blocks can run alone on cached hidden states.
+TOP_BLOCK_ARCHITECTURES = {"llama", "mistral", "qwen2", "qwen3"}
+
+
+def supports_top_blocks(model) -> bool:
+    return getattr(model.config, "model_type", None) in TOP_BLOCK_ARCHITECTURES and hasattr(model, "get_decoder")
+
+
+@contextmanager
+def top_blocks(model, count: int):
+    """Run only the top `count` decoder blocks: pass their input as `inputs_embeds` inside this context.
+
+    With the lower blocks frozen (`train_layers`), their output for a batch is the same in every PPO epoch,
+    so the trainer computes it once in the scoring pass and each update runs `count` blocks instead of all.
+    """
+    decoder = model.get_decoder()
+    full = decoder.layers
+    decoder.layers = nn.ModuleList(list(full)[len(full) - count :])
+    try:
+        yield
+    finally:
+        decoder.layers = full
 
 
 def _is_tied_embedding(model, param) -> bool:
