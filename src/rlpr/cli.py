@@ -1,4 +1,4 @@
-"""Command line: `rlpr train|eval|sample|bench|sandbox ...`. User errors print one line and exit 2."""
+"""Command line: `rlpr train|sft|eval|sample|experiment|bench|sandbox ...`. User errors print one line and exit 2."""
 
 from __future__ import annotations
 
@@ -55,12 +55,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("sft", help="the task's supervised start: fine-tune on solved examples, save a model directory")
+    _task_args(p)
+    p.add_argument("--out", help="model directory to write (default runs/TASK-sft-TIMESTAMP)")
+    p.set_defaults(func=cmd_sft)
+
+    p = sub.add_parser("experiment", help="run an experiment grid; write results.md, results.json and curves.png")
+    p.add_argument("name", help="arithmetic")
+    p.add_argument("--out", help="experiment directory (default runs/NAME-experiment)")
+    p.add_argument("--preset", help="base preset every row builds on (default: the experiment's)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--rows", help="comma-separated subset of the rows, by name")
+    p.add_argument("--ablations", action="store_true", help="add the ablation rows")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (default 1)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run, e.g. steps=50")
+    p.set_defaults(func=cmd_experiment)
+
     p = sub.add_parser("eval", help="held-out reward and task metrics of a model")
     _task_args(p)
     p.add_argument("--model", required=True, help="alias (smollm2-135m, tiny), model directory or hub id")
     p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N prompts")
     p.add_argument("--json", dest="json_path", help="also write the results to this JSON file")
+    p.add_argument("--dataset", help="rlef: humaneval, builtin (shipped test split) or a CodeContests JSONL/Parquet path")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sample", help="sample continuations of a prompt")
@@ -148,10 +165,62 @@ def report(summary: dict) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- sft, experiment
+
+
+def cmd_sft(args) -> int:
+    import torch
+
+    from rlpr import models
+    from rlpr.fileio import write_json_atomic
+    from rlpr.rl.trainer import default_run_dir, eval_sampling, evaluate, resolve_device
+    from rlpr.tasks import make_task
+
+    config = _build(args)
+    task = make_task(config.task, config.task_config)
+    if not hasattr(task, "supervised_start"):
+        raise UserError(f"task {config.task!r} has no supervised start")
+    out = args.out or default_run_dir(f"{config.task}-sft")
+    stats = task.supervised_start(out, config.seed)
+    device = resolve_device(config.device)
+    policy = models.load_model(out).to(device)
+    prompts = task.prompts("validation")[: config.eval_size]
+    with torch.no_grad():
+        held_out = evaluate(policy, models.load_tokenizer(out), task, prompts, eval_sampling(config), device, config.seed)
+    stats |= {k.removeprefix("eval_"): v for k, v in held_out.items()} | {"n": len(prompts)}
+    write_json_atomic(os.path.join(out, "sft.json"), stats)
+    for key, value in stats.items():
+        print(f"{key:20} {value:.4f}" if isinstance(value, float) else f"{key:20} {value}")
+    print(f"model: {out}")
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    from rlpr import experiments
+
+    module = experiments.get(args.name)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
+    if args.jobs < 1:
+        raise UserError(f"--jobs: expected a positive number, got {args.jobs}")
+    out = args.out or os.path.join("runs", f"{args.name}-experiment")
+    rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
+    module.run(out, seeds, args.preset or module.BASE_PRESET, list(args.overrides), rows, args.ablations, args.jobs)
+    print(open(os.path.join(out, "results.md")).read())
+    print(f"curves: {os.path.join(out, 'curves.png')}")
+    return 0
+
+
 # ---------------------------------------------------------------- eval, sample
 
 
 def cmd_eval(args) -> int:
+    if args.task == "rlef":  # multi-turn episodes: solve rates and per-turn statistics (rlpr.evaluation)
+        from rlpr.evaluation import eval_rlef_command
+
+        return eval_rlef_command(args)
     import torch
 
     from rlpr import models

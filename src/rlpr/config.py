@@ -46,6 +46,8 @@ class PPOConfig:
     entropy_coef: float = 0.0
     batch_entropy_coef: float = 0.0
     batch_entropy_position: str = "final"  # final (the paper) | mean (over response positions)
+    coef_schedule: str = "constant"  # entropy and batch-entropy coefficients: constant | linear | cosine decay to 0
+    coef_decay_steps: int = 0  # steps the decay takes (0 = the whole run); 0 from then on
     kl: str = "off"  # off | reward-token | reward-response | loss
     kl_estimator: str = "k1"  # k1 | k2 | k3 (Schulman's estimators)
     kl_coef: float = 0.2
@@ -64,6 +66,7 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest N kept, 0 = all
     eval_every: int = 0  # steps between held-out evaluations; 0 = only at start and end
     eval_size: int = 64
+    eval_temperature: float | None = None  # held-out sampling temperature (0 = greedy); None = sampling.temperature
     show_samples: int = 3
     tensorboard: bool = True
     progress: bool = True
@@ -76,6 +79,7 @@ class TrainConfig:
 CHOICES = {
     "ppo.advantage": ["gae", "group", "rloo"],
     "ppo.batch_entropy_position": ["final", "mean"],
+    "ppo.coef_schedule": ["constant", "linear", "cosine"],
     "ppo.kl": ["off", "reward-token", "reward-response", "loss"],
     "ppo.kl_estimator": ["k1", "k2", "k3"],
     "model.value": ["head", "separate", "none"],

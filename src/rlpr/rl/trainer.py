@@ -7,6 +7,7 @@ repeats the uninterrupted one exactly on the CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -24,6 +25,7 @@ from rlpr.generate import SamplingConfig, decode_responses, encode_prompts, samp
 from rlpr.rl import advantages as adv
 from rlpr.rl import losses
 from rlpr.rl.kl import KLController
+from rlpr.rl.schedules import coefficient
 from rlpr.rl.scoring import score
 from rlpr.tasks import make_task
 
@@ -96,6 +98,21 @@ def evaluate(policy, tokenizer, task, prompts: list[str], sampling: SamplingConf
     return metrics
 
 
+def eval_sampling(config: TrainConfig) -> SamplingConfig:
+    """Held-out sampling: the run's sampling at full length, at `eval_temperature` when set (0 = greedy)."""
+    changes = {"random_length": False}
+    if config.eval_temperature is not None:
+        changes["temperature"] = config.eval_temperature
+    return dataclasses.replace(config.sampling, **changes)
+
+
+def prepared_model(task, config: TrainConfig, run_dir: str):
+    """The model to train: `config.model`, or the directory the task's optional `prepare_model` hook returns
+    (for instance a supervised start it trains into the run directory)."""
+    directory = task.prepare_model(config, run_dir) if hasattr(task, "prepare_model") else None
+    return dataclasses.replace(config.model, name=directory) if directory else config.model
+
+
 def _eos_ids(tokenizer, policy) -> list[int]:
     ids = {tokenizer.eos_token_id}
     eos = getattr(policy.generation_config, "eos_token_id", None) if hasattr(policy, "generation_config") else None
@@ -150,9 +167,13 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
 
 
 def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, config: TrainConfig, kl_coef: float,
-               optimizer, scheduler, params, generator: torch.Generator) -> dict:
-    """PPO epochs over shuffled mini-batches; returns the mean of each loss statistic."""
+               optimizer, scheduler, params, generator: torch.Generator, coefs: tuple[float, float] | None = None) -> dict:
+    """PPO epochs over shuffled mini-batches; returns the mean of each loss statistic.
+
+    `coefs` = (entropy_coef, batch_entropy_coef) for this step; by default the config's.
+    """
     ppo = config.ppo
+    coefs = coefs if coefs is not None else (ppo.entropy_coef, ppo.batch_entropy_coef)
     n = batch.input_ids.size(0)
     micro = ppo.micro_batch_size or ppo.mini_batch_size
     sums: dict[str, float] = {}
@@ -166,7 +187,7 @@ def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, con
             for m_start in range(0, len(mini), micro):
                 idx = mini[m_start : m_start + micro].to(batch.input_ids.device)
                 weight = len(idx) / len(mini)
-                loss, micro_stats = ppo_loss(policy, value_head, critic, reference_logprobs, batch, idx, config, kl_coef)
+                loss, micro_stats = ppo_loss(policy, value_head, critic, reference_logprobs, batch, idx, config, kl_coef, coefs)
                 (loss * weight).backward()
                 for k, v in micro_stats.items():
                     stats[k] = stats.get(k, 0.0) + v * weight
@@ -179,15 +200,17 @@ def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, con
     return {k: v / count for k, v in sums.items()}
 
 
-def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, config: TrainConfig, kl_coef: float):
+def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, config: TrainConfig, kl_coef: float,
+             coefs: tuple[float, float]):
     ppo = config.ppo
+    entropy_coef, batch_entropy_coef = coefs
     mask = batch.mask[idx]
     scored = score(policy, batch.input_ids[idx], batch.attention_mask[idx], batch.response_ids[idx],
                    config.sampling.temperature, value_head, critic)
     pg_loss, stats = losses.policy_loss(scored.logprobs, batch.old_logprobs[idx], batch.advantages[idx], mask, ppo.clip)
     entropy = losses.masked_mean(losses.entropy_from_logits(scored.logits), mask)
     batch_entropy, batch_max = losses.batch_entropy(scored.logits, mask, ppo.batch_entropy_position)
-    loss = pg_loss - ppo.entropy_coef * entropy - ppo.batch_entropy_coef * batch_entropy
+    loss = pg_loss - entropy_coef * entropy - batch_entropy_coef * batch_entropy
     stats = {k: v.item() for k, v in stats.items()}
     if scored.values is not None:
         vf_loss = losses.value_loss(scored.values, batch.old_values[idx], batch.returns[idx], mask, ppo.value_clip)
@@ -216,21 +239,22 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     device = resolve_device(config.device)
     task = task if task is not None else make_task(config.task, config.task_config)
 
-    tokenizer = models.load_tokenizer(config.model.name)
-    policy = models.load_policy(config.model, config.seed, resume_from).to(device)
-    lora = bool(config.model.lora_rank)
-    if config.model.gradient_checkpointing:
+    model_config = prepared_model(task, config, run_dir)
+    tokenizer = models.load_tokenizer(model_config.name)
+    policy = models.load_policy(model_config, config.seed, resume_from).to(device)
+    lora = bool(model_config.lora_rank)
+    if model_config.gradient_checkpointing:
         policy.gradient_checkpointing_enable()
-    use_values = ppo.advantage == "gae" and config.model.value != "none"
+    use_values = ppo.advantage == "gae" and model_config.value != "none"
     if ppo.advantage == "gae" and not use_values:
         raise ValueError("ppo.advantage=gae needs a value model: set model.value to head or separate")
-    value_head = models.ValueHead(models.hidden_size(policy)).to(device) if use_values and config.model.value == "head" else None
+    value_head = models.ValueHead(models.hidden_size(policy)).to(device) if use_values and model_config.value == "head" else None
     critic = None
-    if use_values and config.model.value == "separate":
-        critic = models.Critic(models.load_model(config.model.name, config.model.dtype, config.seed)).to(device)
+    if use_values and model_config.value == "separate":
+        critic = models.Critic(models.load_model(model_config.name, model_config.dtype, config.seed)).to(device)
     reference = None
     if not lora and (ppo.kl != "off" or ppo.track_kl):
-        reference = models.load_model(config.model.name, config.model.dtype, config.seed).to(device).requires_grad_(False)
+        reference = models.load_model(model_config.name, model_config.dtype, config.seed).to(device).requires_grad_(False)
 
     params = [p for p in policy.parameters() if p.requires_grad]
     params += list(value_head.parameters()) if value_head is not None else []
@@ -260,10 +284,13 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     train_prompts = task.prompts("train")
     eval_prompts = task.prompts("validation")[: config.eval_size]
     show = eval_prompts[: config.show_samples]
-    eval_sampling = SamplingConfig(**(to_dict(config.sampling) | {"random_length": False}))
+    held_out = eval_sampling(config)
     samples_before = state.get("samples_before")
     if samples_before is None:
         samples_before = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
+    start_metrics = state.get("start_metrics")  # held-out metrics of the starting model
+    if start_metrics is None:
+        start_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
     tracker = tracking.Tracker(run_dir, ppo.steps, start_step, config.tensorboard, config.progress)
     started = time.perf_counter()
     eval_metrics = {}
@@ -287,8 +314,10 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, scores, config, kl_ctl, lora)
             # 4. PPO epochs
             t3 = time.perf_counter()
+            coefs = (coefficient(ppo.entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps),
+                     coefficient(ppo.batch_entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps))
             update_stats = ppo_update(policy, value_head, critic, ref_logprobs, batch, config, kl_ctl.coef,
-                                      optimizer, scheduler, params, cpu_gen)
+                                      optimizer, scheduler, params, cpu_gen, coefs)
             t4 = time.perf_counter()
             # 5. log
             if "kl" in batch_stats:
@@ -300,6 +329,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                 "reward_std": float(np.std(scores)),
                 "lr": scheduler.get_last_lr()[0],
                 "kl_coef": kl_ctl.coef,
+                "entropy_coef": coefs[0],
+                "batch_entropy_coef": coefs[1],
                 "tokens_per_s": rollout.response_mask.sum().item() / max(gen_time, 1e-9),
                 "response_length": rollout.response_mask.sum(1).float().mean().item(),
                 "time_generate_s": gen_time,
@@ -311,27 +342,29 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                 **task.metrics(prompts, responses, scores),
             }
             if config.eval_every and (step + 1) % config.eval_every == 0:
-                eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, eval_sampling, device, config.seed)
+                eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
                 metrics.update(eval_metrics)
             tracker.log(metrics)
             # 6. checkpoint
             if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and step + 1 < ppo.steps:
                 _save(run_dir, step + 1, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl,
-                      cpu_gen, device_gen, elapsed_before + time.perf_counter() - started, samples_before, config)
+                      cpu_gen, device_gen, elapsed_before + time.perf_counter() - started, samples_before, start_metrics, config)
     finally:
         tracker.close()
     wall = elapsed_before + time.perf_counter() - started
     if start_step < ppo.steps:
         _save(run_dir, ppo.steps, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl,
-              cpu_gen, device_gen, wall, samples_before, config)
+              cpu_gen, device_gen, wall, samples_before, start_metrics, config)
     if not config.eval_every or ppo.steps % config.eval_every:
-        eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, eval_sampling, device, config.seed)
+        eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
     samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
     history = tracker.history
     summary = tracking.summarise(history, wall, {
         "task": config.task,
         "run_dir": run_dir,
+        "model": model_config.name,
         **eval_metrics,
+        "start": start_metrics,
         "samples": [
             {"prompt": p, "before": b, "after": a,
              "reward_before": r_b, "reward_after": r_a}
@@ -339,6 +372,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                                          checked_rewards(task, show, samples_before), checked_rewards(task, show, samples_after))
         ],
     })
+    if hasattr(task, "summary"):  # the task's headline figures
+        summary.update(task.summary(start_metrics, eval_metrics))
     tracking.write_summary(run_dir, summary)
     if history:
         tracking.plot_rewards(history, os.path.join(run_dir, "reward.png"), f"{config.task}: {config.model.name}")
@@ -346,7 +381,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
 
 
 def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl, cpu_gen, device_gen,
-          elapsed, samples_before, config: TrainConfig) -> None:
+          elapsed, samples_before, start_metrics, config: TrainConfig) -> None:
     state = {
         "step": step,
         "optimizer": optimizer.state_dict(),
@@ -359,6 +394,7 @@ def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, sched
         "rng": _global_rng(),
         "elapsed_s": elapsed,
         "samples_before": samples_before,
+        "start_metrics": start_metrics,
     }
     checkpoint.save_checkpoint(run_dir, step, policy, tokenizer, state, keep=config.keep_checkpoints)
 
