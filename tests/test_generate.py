@@ -1,6 +1,13 @@
 import torch
 
-from rlpr.generate import SamplingConfig, decode_responses, encode_prompts, filter_logits, sample
+from rlpr.generate import (
+    SamplingConfig,
+    decode_responses,
+    encode_prompts,
+    filter_logits,
+    position_ids,
+    sample,
+)
 from rlpr.rl.scoring import score
 
 
@@ -74,3 +81,82 @@ def test_top_k_and_top_p_filtering():
     # nucleus 0.7: 0.5 alone is below, 0.5 + 0.3 crosses it -> keep two tokens
     assert torch.isinf(filter_logits(logits, 0, 0.7)).tolist() == [[False, False, True, True]]
     assert torch.isinf(filter_logits(logits, 0, 0.4)).tolist() == [[False, True, True, True]]
+
+
+# ---------------------------------------------------------------- the in-place cache and dropping finished rows
+
+
+@torch.no_grad()
+def _reference_sample(model, prompt_ids, prompt_mask, config, eos_ids, pad_id, generator=None):
+    """The sampler before finished rows left the batch: a DynamicCache, every row computed to the end."""
+    from transformers import DynamicCache
+
+    eos = torch.tensor(eos_ids, dtype=torch.long)
+    cache, mask = DynamicCache(), prompt_mask.clone()
+    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=position_ids(mask), cache=cache,
+                use_cache=True, logits_to_keep=1)  # fmt: skip
+    next_position = position_ids(mask)[:, -1:] + 1
+    tokens, alive = [], []
+    done = torch.zeros(prompt_ids.size(0), dtype=torch.bool)
+    for step in range(config.max_new_tokens):
+        logits = out.logits[:, -1, :].float()
+        if config.temperature != 1.0:
+            logits = logits / max(config.temperature, 1e-5)
+        logp = filter_logits(logits, config.top_k, config.top_p).log_softmax(-1)
+        if config.temperature <= 1e-5:
+            token = logp.argmax(-1)
+        else:
+            token = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)
+        alive.append(~done)
+        tokens.append(torch.where(done, torch.full_like(token, pad_id), token))
+        done = done | torch.isin(token, eos) | (step + 1 >= config.max_new_tokens)
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = model(input_ids=tokens[-1][:, None], attention_mask=mask, position_ids=next_position, cache=cache,
+                    use_cache=True)  # fmt: skip
+        next_position = next_position + 1
+    return torch.stack(tokens, 1), torch.stack(alive, 1).long()
+
+
+def _ragged_eos(model, tok, ids, mask) -> list[int]:
+    """Token ids that end the rows of a greedy run at different steps."""
+    free = sample(model, ids, mask, greedy(24), eos_ids=[], pad_id=tok.pad_token_id).response_ids
+    return sorted({free[0, 3].item(), free[1, 9].item(), free[2, 15].item()})
+
+
+def test_dropping_finished_rows_keeps_greedy_tokens(tiny):
+    model, tok = tiny
+    prompts = ["a", "hello there, a longer prompt", "mid length", "x y z"]
+    ids, mask = encode_prompts(tok, prompts)
+    eos = _ragged_eos(model, tok, ids, mask)
+    ours = sample(model, ids, mask, greedy(24), eos_ids=eos, pad_id=tok.pad_token_id)
+    ref_ids, ref_mask = _reference_sample(model, ids, mask, greedy(24), eos, tok.pad_token_id)
+    lengths = ours.response_mask.sum(1).tolist()
+    assert len(set(lengths)) > 1  # rows did finish at different steps, so rows were dropped
+    assert torch.equal(ours.response_ids, ref_ids) and torch.equal(ours.response_mask, ref_mask)
+
+
+def test_dropping_finished_rows_keeps_sampled_tokens(tiny):
+    """Same seed, same tokens: finished rows still take their share of the generator's draws."""
+    model, tok = tiny
+    ids, mask = encode_prompts(tok, ["one", "two words", "three words here", "four"])
+    eos = list(range(40, 60))  # 20 of the 259 ids: rows of the random model end at different steps
+    for config in (SamplingConfig(max_new_tokens=30), SamplingConfig(max_new_tokens=30, temperature=0.7, top_p=0.9)):
+        ours = sample(model, ids, mask, config, eos, tok.pad_token_id, torch.Generator().manual_seed(3))
+        ref_ids, ref_mask = _reference_sample(model, ids, mask, config, eos, tok.pad_token_id,
+                                              torch.Generator().manual_seed(3))  # fmt: skip
+        assert len(set(ours.response_mask.sum(1).tolist())) > 1
+        assert torch.equal(ours.response_ids, ref_ids) and torch.equal(ours.response_mask, ref_mask)
+
+
+def test_in_place_cache_grows_past_its_capacity(tiny):
+    from rlpr.generate import InPlaceCache
+
+    model, tok = tiny
+    ids, mask = encode_prompts(tok, ["grow", "me"])
+    cache = InPlaceCache(capacity=2)  # smaller than the prompt: update must grow it
+    out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask), cache=cache, use_cache=True)
+    full = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
+    assert cache.get_seq_length() == ids.size(1)
+    assert torch.allclose(out.logits, full.logits, atol=1e-5)

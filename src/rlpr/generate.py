@@ -7,10 +7,11 @@ much padding its batch needed. The trainer re-scores the same layout, so the two
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DynamicCache
+from transformers.cache_utils import Cache, CacheLayerMixin
 
 
 @dataclass
@@ -88,6 +89,10 @@ def sample(
     """Sample up to `config.max_new_tokens` tokens for each left-padded prompt row.
 
     A row stops at an EOS id, at its length budget, or (given a tokenizer) when its text ends in a stop string.
+    Finished rows leave the computed batch (and the KV cache) at once, together with any leading padding that
+    no remaining row needs; the cache is written in place (`InPlaceCache`). Neither changes a row's tokens:
+    sampling still draws from a (B, V) distribution, so a row gets the same random draws as when every row
+    was computed to the end.
     """
     batch, device = prompt_ids.size(0), prompt_ids.device
     max_new = config.max_new_tokens
@@ -98,17 +103,20 @@ def sample(
     eos = torch.tensor(eos_ids, dtype=torch.long, device=device)
     banned = torch.tensor(banned_ids or [], dtype=torch.long, device=device)
 
-    cache = DynamicCache()
-    mask = prompt_mask.clone()
+    cache = InPlaceCache(capacity=prompt_ids.size(1) + max_new)
+    mask = prompt_mask  # (A, L): the rows still computed, in cache order
     out = model(
         input_ids=prompt_ids, attention_mask=mask, position_ids=position_ids(mask),
         cache=cache, use_cache=True, logits_to_keep=1,
     )
     next_position = position_ids(mask)[:, -1:] + 1
-    tokens, logprobs, alive = [], [], []
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    rows = torch.arange(batch, device=device)  # (A,) batch row of each computed row; exactly the unfinished rows
+    response = torch.full((batch, max_new), pad_id, dtype=torch.long, device=device)
+    logprobs = torch.zeros(batch, max_new, device=device)
+    alive = torch.zeros(batch, max_new, dtype=torch.long, device=device)
+    steps = 0
     for step in range(max_new):
-        logits = out.logits[:, -1, :].float()
+        logits = out.logits[:, -1, :].float()  # (A, V)
         if config.temperature != 1.0:
             logits = logits / max(config.temperature, 1e-5)
         if banned.numel():
@@ -120,28 +128,117 @@ def sample(
         if config.temperature <= 1e-5:
             token = logp.argmax(-1)
         else:
-            token = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)
-        alive.append(~done)
-        tokens.append(torch.where(done, torch.full_like(token, pad_id), token))
-        logprobs.append(torch.where(done, torch.zeros_like(logp[:, 0]), logp.gather(-1, token[:, None]).squeeze(-1)))
-        done = done | torch.isin(token, eos) | (budget <= step + 1)
+            probs = logp.exp()
+            if rows.numel() < batch:  # finished rows draw from a dummy distribution: the generator advances as before
+                probs = probs.new_ones(batch, probs.size(-1)).index_copy_(0, rows, probs)
+            token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            if rows.numel() < batch:
+                token = token[rows]
+        response[rows, step] = token
+        logprobs[rows, step] = logp.gather(-1, token[:, None]).squeeze(-1)
+        alive[rows, step] = 1
+        steps = step + 1
+        finished = torch.isin(token, eos) | (budget[rows] <= steps)
         if config.stop and tokenizer is not None:
-            done = done | _hit_stop(tokenizer, torch.stack(tokens, 1), done, config.stop)
-        if bool(done.all()):
+            finished = finished | _hit_stop(tokenizer, response[rows, :steps], finished, config.stop)
+        if bool(finished.all()):
             break
+        if bool(finished.any()):
+            keep = torch.nonzero(~finished).flatten()
+            mask = mask.index_select(0, keep)
+            start = int(mask.argmax(-1).min())  # leading columns that are padding in every remaining row
+            mask = mask[:, start:]
+            cache.keep(keep, start)
+            rows, token, next_position = rows[keep], token[keep], next_position[keep]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = model(
-            input_ids=tokens[-1][:, None], attention_mask=mask, position_ids=next_position,
+            input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
             cache=cache, use_cache=True,
         )
         next_position = next_position + 1
     return Rollout(
         prompt_ids=prompt_ids,
         prompt_mask=prompt_mask,
-        response_ids=torch.stack(tokens, 1),
-        response_mask=torch.stack(alive, 1).long(),
-        logprobs=torch.stack(logprobs, 1),
+        response_ids=response[:, :steps],
+        response_mask=alive[:, :steps],
+        logprobs=logprobs[:, :steps],
     )
+
+
+class _InPlaceLayer(CacheLayerMixin):
+    """One layer's keys and values (A, H, T, D) in buffers allocated once, written in place.
+
+    `DynamicLayer` concatenates at every step, copying the whole cache; here a step writes one position and
+    attention reads a view of the filled part.
+    """
+
+    is_sliding = False
+    is_compileable = False
+    is_croppable = False
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        batch, heads, _, _ = key_states.shape
+        self.device = key_states.device
+        self.key_buffer = key_states.new_empty(batch, heads, self.capacity, key_states.size(-1))
+        self.value_buffer = value_states.new_empty(batch, value_states.size(1), self.capacity, value_states.size(-1))
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.size(-2)
+        if end > self.key_buffer.size(2):  # more tokens than announced: grow (copies, but only here)
+            self.key_buffer = self._resized(self.key_buffer, max(end, 2 * self.key_buffer.size(2)))
+            self.value_buffer = self._resized(self.value_buffer, max(end, 2 * self.value_buffer.size(2)))
+        self.key_buffer[:, :, self.length : end] = key_states
+        self.value_buffer[:, :, self.length : end] = value_states
+        self.length = end
+        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+        return self.keys, self.values
+
+    def _resized(self, buffer: torch.Tensor, size: int) -> torch.Tensor:
+        new = buffer.new_empty(*buffer.shape[:2], size, buffer.size(-1))
+        new[:, :, : self.length] = buffer[:, :, : self.length]
+        return new
+
+    def keep(self, rows: torch.Tensor, start: int) -> None:
+        """Keep batch rows `rows` (in that order) and drop the first `start` positions."""
+        if not self.is_initialized:
+            return
+        self.key_buffer = self._kept(self.key_buffer, rows, start)
+        self.value_buffer = self._kept(self.value_buffer, rows, start)
+        self.length -= start
+        self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
+
+    def _kept(self, buffer: torch.Tensor, rows: torch.Tensor, start: int) -> torch.Tensor:
+        new = buffer.new_empty(rows.numel(), buffer.size(1), buffer.size(2) - start, buffer.size(-1))
+        new[:, :, : self.length - start] = buffer[rows, :, start : self.length]
+        return new
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.length + query_length, 0
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def get_max_length(self) -> int:
+        return -1
+
+
+class InPlaceCache(Cache):
+    """A KV cache with room for `capacity` positions per layer, written in place; `keep` drops rows and columns."""
+
+    def __init__(self, capacity: int):
+        super().__init__(layer_class_to_replicate=functools.partial(_InPlaceLayer, capacity))
+
+    def keep(self, rows: torch.Tensor, start: int = 0) -> None:
+        for layer in self.layers:
+            layer.keep(rows, start)
 
 
 def _hit_stop(tokenizer, tokens: torch.Tensor, done: torch.Tensor, stops: list[str]) -> torch.Tensor:

@@ -14,6 +14,7 @@ from rlpr.config import ConfigError, from_dict
 TASKS = {
     "sentiment": ("rlpr.tasks.sentiment", "SentimentTask", "SentimentConfig"),
     "arithmetic": ("rlpr.tasks.arithmetic", "ArithmeticTask", "ArithmeticConfig"),
+    "rlef": ("rlpr.tasks.code.rlef", "RlefTask", "RlefConfig"),
 }
 
 
