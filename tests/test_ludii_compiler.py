@@ -124,9 +124,10 @@ def test_typed_tree_names_ludemes_keywords_and_arguments():
     assert (move.pos.line, move.pos.col) == (9, 15)
 
 
-def test_support_is_unknown_until_the_engine_declares_ludemes():
+def test_support_is_checked_against_the_engine_ludemes():
     verdict = check_text(TIC_TAC_TOE, DATA)
-    assert verdict.ok and verdict.status == "valid" and verdict.supported is None
+    assert verdict.ok and verdict.status == "valid" and verdict.supported is True
+    assert support(verdict.typed, frozenset()) == (None, ())
     assert support(verdict.typed, frozenset({"game"})) == (
         False,
         tuple(sorted({c.kind for c in typed_calls(verdict.typed)} - {"game"})),
