@@ -4,7 +4,6 @@ import json
 import os
 
 from rlpr.cli import main
-from rlpr.config import build_config, read_preset
 from rlpr.experiments import arithmetic as experiment
 
 COLUMNS = "| config | seed | accuracy | reward | first step >= 50% | top answer share | sampled top share | SFT accuracy | wall s |"

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from rlpr.tasks.ludii.compiler import SUPPORTED_LUDEMES, compile_game
-from rlpr.tasks.ludii.engine import Unsupported, build_game, registered_kinds, run_playouts
+from rlpr.tasks.ludii.compiler import compile_game
+from rlpr.tasks.ludii.engine import Unsupported, build_game, run_playouts
 from rlpr.tasks.ludii.engine.core import Ctx, State
 from rlpr.tasks.ludii.expand import expand_text
 from rlpr.tasks.ludii.paths import find_data_dir
