@@ -12,18 +12,8 @@ from rlpr.tasks.code.episodes import chat_ids, collate_turns, left_pad, run_epis
 from rlpr.tasks.code.rlef import RlefConfig, RlefTask
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from a second thread, and on a busy 2-core machine two threads wait on
-    each other at every operation (measured here: 20 s instead of 1.6 s for these rollouts)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def setup(one_thread):
+def setup():
     from rlpr import models
 
     model, tok = models.load_model("tiny", seed=0), models.load_tokenizer("tiny")

@@ -76,19 +76,8 @@ def test_solve_rate_and_parsing():
 
 def test_eval_rlef_command_end_to_end(tmp_path, capsys):
     """`rlpr eval rlef` with the tiny random model: garbage code, but every number in place."""
-    import torch
-
     from rlpr.cli import main
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiny model gains nothing from two threads; on a busy machine they cost 10x
-    try:
-        _eval_end_to_end(tmp_path, capsys, main)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _eval_end_to_end(tmp_path, capsys, main):
     out = tmp_path / "eval.json"
     code = main(["eval", "rlef", "--model", "tiny", "--dataset", "builtin", "--limit", "2", "--json", str(out),
                  "max_new_tokens=12", "batch_size=2", "workers=2"])  # fmt: skip

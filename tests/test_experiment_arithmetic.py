@@ -3,7 +3,10 @@
 import json
 import os
 
+import yaml
+
 from rlpr.cli import main
+from rlpr.config import build_config, read_preset
 from rlpr.experiments import arithmetic as experiment
 
 COLUMNS = "| config | seed | accuracy | reward | first step >= 50% | top answer share | sampled top share | SFT accuracy | wall s |"
@@ -24,7 +27,7 @@ def test_tiny_grid_writes_the_table_and_the_curves(tmp_path, capsys):
     for run in results["runs"]:
         assert 0 <= run["accuracy"] <= 1 and 0 <= run["reward_mean"] <= 1 and 0 < run["top_answer_share"] <= 1
         assert run["curves"]["step"] == [1, 2] and run["curves"]["eval_step"] == [0, 1, 2]
-        config = json.loads(json.dumps(__import__("yaml").safe_load(open(os.path.join(run["run_dir"], "config.yaml")))))
+        config = yaml.safe_load(open(os.path.join(run["run_dir"], "config.yaml")))
         assert config["model"]["name"] == os.path.abspath(out / "sft" / "seed-0")  # every row starts from the same model
     assert sorted(os.listdir(out / "sft")) == ["seed-0"]
 
@@ -44,3 +47,9 @@ def test_unknown_rows_and_bad_seeds_are_one_line_errors(tmp_path, capsys):
     assert "unknown experiment 'chess'" in capsys.readouterr().err
 
 
+def test_best_preset_is_plain_plus_the_last_row():
+    """`--preset best` and the grid's last row are the same configuration."""
+    best = build_config("arithmetic", "best")
+    row = build_config("arithmetic", experiment.BASE_PRESET, overrides=experiment.ROWS["batch entropy + fix"])
+    assert best == row
+    assert read_preset("arithmetic", "plain")["model"]["name"] == "sft"

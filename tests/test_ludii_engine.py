@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from rlpr.tasks.ludii.compiler import compile_game
-from rlpr.tasks.ludii.engine import Unsupported, build_game, run_playouts
+from rlpr.tasks.ludii.compiler import SUPPORTED_LUDEMES, compile_game
+from rlpr.tasks.ludii.engine import Unsupported, build_game, registered_kinds, run_playouts
 from rlpr.tasks.ludii.engine.core import Ctx, State
 from rlpr.tasks.ludii.expand import expand_text
 from rlpr.tasks.ludii.paths import find_data_dir
@@ -60,6 +60,11 @@ def play_sites(game, sites: list[int]):
         (move,) = [m for m in game.legal_moves(ctx) if m.to == site]
         game.apply(ctx, move)
     return state
+
+
+def test_supported_ludemes_are_the_engine_kinds():
+    assert SUPPORTED_LUDEMES == {k for k in registered_kinds() if not k.startswith("#")}
+    assert {"move Add", "move Step", "is Line", "sites Empty"} <= SUPPORTED_LUDEMES
 
 
 def test_state_copy_covers_every_slot_and_shares_nothing_mutable():
@@ -153,7 +158,7 @@ def test_turn_limit_is_500_turns_per_player_and_a_draw():
 
 
 def test_unsupported_ludemes_are_reported_not_played():
-    text = TIC_TAC_TOE.replace('(piece "Cross" P2)', '(piece "Cross" P2) (dice num:2)')
+    text = TIC_TAC_TOE.replace("(square 3))", "(square 3) use:Edge)")
     with pytest.raises(Unsupported):
         game_of(text)
 
@@ -164,6 +169,8 @@ AGREEING = [
     "board/space/line/Three Men's Morris.lud",
     "board/space/connection/Hex.lud",
     "board/race/reach/Knightthrough.lud",
+    "board/sow/two_rows/Kalah.lud",  # mancala board, track, sowing with captures
+    "board/space/blocking/Dorvon Cag.lud",  # circle graph with edges removed, hands
 ]
 
 
@@ -180,3 +187,60 @@ def test_library_game_agrees_with_reference(rel):
     compare(result, reference)
     assert result.status == "played" and result.compared
     assert result.agrees, result.differences
+
+
+KALAH_BOARD = """(game "Sowing"
+    (players 2)
+    (equipment {
+        (mancalaBoard 2 6 (track "Track" "0,ESE,E,ENE,WNW,N,W" loop:true))
+        (regions P1 (sites Bottom))
+        (regions P2 (sites Top))
+        (map {(pair P1 LastSite) (pair P2 FirstSite)})
+        (piece "Seed" Shared)
+    })
+    (rules
+        (start (set Count 4 to:(union (sites P1) (sites P2))))
+        (play (move Select (from (sites Mover) if:(> (count at:(from)) 0)) (then (sow))))
+        (end (if (no Moves Mover) (byScore {(score P1 (count at:(mapEntry P1))) (score P2 (count at:(mapEntry P2)))})))
+    )
+)"""
+
+
+def test_mancala_board_track_and_sowing():
+    game = game_of(KALAH_BOARD)
+    assert game.n_board == 14  # two stores and two rows of six holes
+    (track,) = game.board.tracks
+    assert track.site == [0, 1, 2, 3, 4, 5, 6, 13, 12, 11, 10, 9, 8, 7] and track.looped
+    state = play_sites(game, [3])  # four seeds from hole 3 to 4, 5, 6 and the store 13
+    assert [state.count[i] for i in (3, 4, 5, 6, 13)] == [0, 5, 5, 5, 1]
+    assert sum(state.count[:14]) == 48
+
+
+DICE = """(game "Dice"
+    (players 2)
+    (equipment {
+        (board (rectangle 1 20))
+        (dice d:2 from:0 num:4)
+        (piece "Disc" Each)
+    })
+    (rules
+        (play (do (roll) next:(move Add (to (sites {(count Pips)})))))
+        (end (if (is Full) (result Mover Win)))
+    )
+)"""
+
+
+def test_dice_roll_before_the_moves():
+    game = game_of(DICE)
+    rng = random.Random(5)
+    seen = set()
+    for _ in range(40):
+        state = game.initial.copy()
+        ctx = Ctx(game, state, rng)
+        move = game.sample_move(ctx, rng)
+        game.apply(ctx, move)
+        assert len(state.dice) == 4 and set(state.dice) <= {0, 1}
+        if not move.is_pass:
+            assert state.who[sum(state.dice)] == 1  # placed at the pips just rolled
+        seen.add(sum(state.dice))
+    assert len(seen) >= 3

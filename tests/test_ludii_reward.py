@@ -142,7 +142,7 @@ def test_invalid_game_is_zero():
 
 
 def test_unsupported_game_is_reported_apart():
-    result = evaluate_text(TIC_TAC_TOE.replace('(piece "Cross" P2)', '(piece "Cross" P2) (dice num:2)'))
+    result = evaluate_text(TIC_TAC_TOE.replace("(square 3))", "(square 3) use:Edge)"))
     assert result.status == "unsupported" and math.isnan(result.reward)
 
 
@@ -161,3 +161,9 @@ def test_evaluate_many_keeps_order_and_kills_slow_games():
     results = evaluate_many([TIC_TAC_TOE, "(game", WANDER], workers=2, timeout_s=1.0, budget_s=60.0)
     assert [r.status for r in results] == ["ok", "invalid", "timeout"]
     assert [r.reward for r in results][1:] == [0.0, 0.01]
+
+
+def test_the_budget_stops_a_long_playout_midway():
+    result = evaluate_text(WANDER, budget_s=0.05)
+    assert result.status == "timeout" and result.reward == 0.01
+    assert result.seconds < 5.0

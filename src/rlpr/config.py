@@ -40,7 +40,7 @@ class PPOConfig:
     vf_coef: float = 0.1
     gamma: float = 1.0
     lam: float = 0.95
-    advantage: str = "gae"  # gae (value function) | group (GRPO-style mean/std) | rloo (leave-one-out)
+    advantage: str = "gae"  # gae (value function) | group (GRPO-style mean/std) | rloo (leave-one-out) | best (top-1 of the group)
     whiten_advantages: bool = True
     reward_scale: float = 1.0
     entropy_coef: float = 0.0
@@ -77,7 +77,7 @@ class TrainConfig:
 
 
 CHOICES = {
-    "ppo.advantage": ["gae", "group", "rloo"],
+    "ppo.advantage": ["gae", "group", "rloo", "best"],
     "ppo.batch_entropy_position": ["final", "mean"],
     "ppo.coef_schedule": ["constant", "linear", "cosine"],
     "ppo.kl": ["off", "reward-token", "reward-response", "loss"],

@@ -190,7 +190,8 @@ def eval_rlef(
     start = time.perf_counter()
     try:
         episodes = run_episodes(model, tokenizer, task, prompts, sampling, generator, config.batch_size,
-                                score_every_turn=True, device=device)  # fmt: skip
+                                score_every_turn=True, device=device,
+                                progress=lambda text: log(f"  [{time.perf_counter() - start:6.0f} s] {text}"))  # fmt: skip
     finally:
         task.close()
     wall = time.perf_counter() - start

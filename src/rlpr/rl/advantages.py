@@ -59,3 +59,17 @@ def leave_one_out_advantages(scores: torch.Tensor, group_size: int) -> torch.Ten
     groups = scores.view(-1, group_size)
     baseline = (groups.sum(1, keepdim=True) - groups) / (group_size - 1)
     return (groups - baseline).flatten()
+
+
+def best_of_group_advantages(scores: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Top-1 advantages: in each prompt's group the highest-scoring samples share advantage 1 (1/k each for
+    k ties) and the rest get 0; a group whose scores are all equal gets 0 throughout. (N*G,) -> (N*G,).
+
+    Only improvements are reinforced, never pushed-down failures: expert iteration (rejection sampling)
+    inside PPO's clipped objective. Use without whitening, which would turn the zeros negative.
+    """
+    groups = scores.view(-1, group_size)
+    top = groups.max(1, keepdim=True).values
+    best = (groups == top).to(scores.dtype)
+    spread = (top > groups.min(1, keepdim=True).values).to(scores.dtype)
+    return (best / best.sum(1, keepdim=True) * spread).flatten()

@@ -29,6 +29,13 @@ from rlpr.rl.schedules import coefficient
 from rlpr.rl.scoring import score
 from rlpr.tasks import make_task
 
+# Critic-free advantages from the G samples of each prompt: (N*G,) scores -> (N*G,) advantages.
+GROUP_ADVANTAGES = {
+    "group": adv.group_advantages,  # GRPO: minus the group mean, over the group std
+    "rloo": adv.leave_one_out_advantages,  # minus the mean of the other samples
+    "best": adv.best_of_group_advantages,  # 1 for the group's best sample(s), 0 for the rest
+}
+
 
 class RewardError(RuntimeError):
     """A task's reward raised or returned a non-finite value; the message names the task and the sample."""
@@ -151,8 +158,7 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
         stats["explained_variance"] = explained_variance(values, returns, mask)
     else:
         totals = rewards.sum(1)
-        per_seq = (adv.group_advantages(totals, ppo.group_size) if ppo.advantage == "group"
-                   else adv.leave_one_out_advantages(totals, ppo.group_size))
+        per_seq = GROUP_ADVANTAGES[ppo.advantage](totals, ppo.group_size)
         advantages, returns, values = per_seq[:, None] * mask, None, None
     if ppo.whiten_advantages:
         advantages = adv.whiten(advantages, mask)

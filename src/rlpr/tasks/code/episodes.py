@@ -98,12 +98,14 @@ def run_episodes(
     max_context: int | None = None,
     score_every_turn: bool = False,
     device=None,
+    progress=None,
 ) -> list[Episode]:
     """Run one episode per prompt (repeat a prompt for several) and return them in order.
 
     `sampling.max_new_tokens` is the budget of each turn; `max_context` (default: the model's
     `max_position_embeddings`) bounds prompt + answer. `score_every_turn` also runs every turn's program on
     the private tests (`Turn.private_passed`), which evaluation uses to see whether later turns fix programs.
+    `progress(text)`, when given, hears one line per round.
     """
     device = device or next(model.parameters()).device
     max_context = max_context or getattr(model.config, "max_position_embeddings", None) or 1 << 30
@@ -144,6 +146,10 @@ def run_episodes(
             else:
                 e.turns[-1].feedback = feedback
                 e.messages.append({"role": "user", "content": feedback})
+        if progress is not None:
+            tokens = sum(answers[id(e)][0].numel() for e in live)
+            passed = sum(c.passed for c in checks)
+            progress(f"turn {turn}: {len(live)} answers, {tokens} tokens, {passed} passed the public tests")
     for e in episodes:  # an episode cut short by the context keeps its last answer's feedback out
         if e.end == "context" and e.messages[-1]["role"] == "user":
             e.messages.pop()

@@ -69,7 +69,7 @@ DEFAULT_WALL_S = 10.0
 DEFAULT_MEMORY_MB = 1024
 SPLITS = ("train", "validation", "test")
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[ \t]*\n(.*?)```", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 _PYTHON_TAGS = {"python", "py", "python3"}
 
 
@@ -239,7 +239,7 @@ def _public_result(problem: Problem, index: int, result) -> TestResult:
         else:
             test.status = "passed" if read[0] else "wrong_answer"
             test.observed = read[1]
-    elif result.status in ("wrong_answer", "output_limit", "ok"):
+    elif result.status in ("passed", "wrong_answer", "output_limit", "ok"):
         test.status = "wrong_answer" if result.status == "ok" else result.status
         test.observed = result.stdout
     test.trace = result.stderr if result.status in ("runtime_error", "sandbox_failure") else ""

@@ -5,8 +5,8 @@ game (failure: 0); compile it (invalid: 0); build it with our engine (valid but 
 status "unsupported", reported apart, never scored as invalid); play 100 random playouts with 500
 turns per player. Not playable (mean length under 2 turns, or an evaluation error before any
 playout finished): 0.05. Otherwise ``(balance^(1/3) + completion^(1/3) + drawishness^(1/3)) / 3``;
-a 5 s timeout gives 0.01; NaN gives 0. An exception during playouts ends them early and the metrics
-use the finished ones.
+a 5 s timeout gives 0.01 (5 s of CPU time); NaN gives 0. An exception during playouts ends them
+early and the metrics use the finished ones.
 
 - balance = 1 - the largest pairwise gap in win rate (draws count as no win; 0 for one player),
 - completion = share of playouts with a winner,
@@ -151,8 +151,12 @@ def evaluate_text(
     seed: int = 0,
     budget_s: float = BUDGET_S,
 ) -> RewardResult:
-    """The reward of a full game description, in this process (``budget_s`` is a soft limit)."""
+    """The reward of a full game description, in this process.
+
+    ``budget_s`` counts CPU time (compiling, building and playing), so that workers sharing busy
+    cores are not turned into timeouts; ``seconds`` in the result is wall time."""
     start = time.perf_counter()
+    cpu_start = time.process_time()
     try:
         typed = compile_game(expand_text(text, data_dir))
     except (LudiiSyntaxError, LudiiCompileError) as exc:
@@ -172,12 +176,14 @@ def evaluate_text(
             f"{type(exc).__name__}: {exc}",
             seconds=time.perf_counter() - start,
         )
-    remaining = budget_s - (time.perf_counter() - start)
+    remaining = budget_s - (time.process_time() - cpu_start)
     stats = run_playouts(game, n_playouts, seed=seed, budget_s=max(remaining, 0.0))
+    cpu = time.process_time() - cpu_start
     elapsed = time.perf_counter() - start
     m = playout_metrics(stats.outcomes, game.n_players)
-    if stats.timed_out or elapsed > budget_s:
-        return RewardResult(REWARD_TIMEOUT, "timeout", f"{stats.n} playouts in {elapsed:.1f} s", m, elapsed)
+    if stats.timed_out or cpu > budget_s:
+        detail = f"{stats.n} playouts in {cpu:.1f} cpu-s"
+        return RewardResult(REWARD_TIMEOUT, "timeout", detail, m, elapsed)
     if stats.n == 0 or not (m.mean_turns >= 2):
         why = stats.error or f"mean length {m.mean_turns:.2f} turns"
         return RewardResult(REWARD_UNPLAYABLE, "unplayable", why, m, elapsed)
@@ -205,11 +211,12 @@ def _worker(conn, text: str, kw: dict) -> None:
 def evaluate_many(
     texts: list[str],
     workers: int = 2,
-    timeout_s: float = BUDGET_S + 5.0,
+    timeout_s: float = 6 * BUDGET_S,
     **kw,
 ) -> list[RewardResult]:
-    """Rewards of many descriptions, each in its own worker process, killed after ``timeout_s``
-    (a killed game scores as a timeout)."""
+    """Rewards of many descriptions, each in its own worker process, killed after ``timeout_s`` of
+    wall time (a killed game scores as a timeout; the default leaves room for busy cores, since the
+    5 s budget itself is CPU time)."""
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     results: list[RewardResult | None] = [None] * len(texts)
     pending = list(range(len(texts)))

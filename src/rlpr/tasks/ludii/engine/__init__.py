@@ -3,9 +3,12 @@
 The flow, one module per step::
 
     graph, measure, trajectories   board geometry as Ludii builds it: sites, properties, steps, radials
-    board                          the (board ...) ludeme -> topology, hands, static regions
+    tracks                         named tracks of sites (mancala and race boards)
+    board                          the (board ...) / (mancalaBoard ...) ludeme -> topology, hands,
+                                   tracks, static regions
     core                           state, moves and actions, evaluation context, compiler registry
-    functions, directions, moves   ludemes compiled to closures (ints, booleans, regions, moves)
+    functions, directions, moves,  ludemes compiled to closures (ints, booleans, regions, moves);
+    conditions, sowing, dice       sowing and dice ludemes in their own modules
     game                           the whole (game ...): start, phases, end rules, applying a move
     playout                        random playouts and their outcomes
 

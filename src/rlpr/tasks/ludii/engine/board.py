@@ -10,12 +10,17 @@ from __future__ import annotations
 from rlpr.tasks.ludii.engine.core import Unsupported, const
 from rlpr.tasks.ludii.engine.graph import (
     Graph,
-    concentric_square,
+    add_elements,
+    circle,
     explicit_graph,
     hex_board,
     mancala_board,
     merge,
+    morris_board,
     rectangle_on_square,
+    remove_elements,
+    triangle_on_tri,
+    union,
     wedge,
 )
 from rlpr.tasks.ludii.engine.measure import Elements, incidence, measure
@@ -77,7 +82,9 @@ def build_graph(node: TypedCall, cells: bool) -> Graph:
         cols = _dim(a["dim2"]) if a.get("dim2") is not None else 3
         return wedge(_dim(a["dim"]), cols)
     if kind == "morris":
-        return concentric_square(_dim(a["dim"]), bool(const(a.get("joinCorners"))), cells)
+        if cells:
+            raise Unsupported("morris", "a morris board has no cells (use:Vertex)")
+        return morris_board(_dim(a["dim"]), bool(const(a.get("joinCorners"))))
     if kind == "graph":
         if a.get("cells") is not None:
             raise Unsupported("graph", "cells:")
@@ -107,6 +114,38 @@ def build_graph(node: TypedCall, cells: bool) -> Graph:
         g = build_graph(a["graph"], cells)
         g.rotate(_num(a["float"]))
         return g
+    if kind == "tri":
+        shape = const(a.get("HexShapeType")) or "Triangle"
+        if shape != "Triangle" or isinstance(a.get("dim"), TypedArray):
+            raise Unsupported("tri", f"shape {shape}")
+        return triangle_on_tri(_dim(a["dim"]), cells)
+    if kind == "circle":
+        return circle([int(i.value) for i in a["Integers"].items], bool(const(a.get("stagger"))), cells)
+    if kind == "union":
+        if a.get("graphs") is not None:
+            parts = [build_graph(g, cells) for g in a["graphs"].items]
+        else:
+            parts = [build_graph(a["graph"], cells), build_graph(a["graph2"], cells)]
+        return union(parts, bool(const(a.get("connect"))))
+    if kind == "add":
+        g = build_graph(a["graph"], cells)
+        return add_elements(
+            g,
+            _floats(a["vertices"]) if a.get("vertices") is not None else None,  # type: ignore[arg-type]
+            _floats(a["edges"]) if a.get("edges") is not None else None,  # type: ignore[arg-type]
+            _floats(a["cells"]) if a.get("cells") is not None else None,  # type: ignore[arg-type]
+            bool(const(a.get("connect"))),
+        )
+    if kind == "remove":
+        g = build_graph(a["graph"], cells)
+        trim = const(a.get("trimEdges"))
+        return remove_elements(
+            g,
+            _floats(a["cells"]) if a.get("cells") is not None else None,  # type: ignore[arg-type]
+            _floats(a["edges"]) if a.get("edges") is not None else None,  # type: ignore[arg-type]
+            _floats(a["vertices"]) if a.get("vertices") is not None else None,  # type: ignore[arg-type]
+            True if trim is None else bool(trim),
+        )
     raise Unsupported(kind, "board graph")
 
 

@@ -35,7 +35,7 @@ class GameError(Exception):
 
 A_ADD, A_REMOVE, A_MOVE, A_PROMOTE, A_STATE, A_COUNT, A_NEXT, A_PASS = range(8)
 A_SCORE, A_PENDING, A_VAR, A_COUNTER, A_VALUE, A_TRIGGER, A_SELECT, A_AMOUNT = range(8, 16)
-A_SET_WHO, A_SWAP_SITES, A_CLEAR_LATER = 16, 17, 18
+A_SET_WHO, A_SWAP_SITES, A_CLEAR_LATER, A_ROLL = 16, 17, 18, 19
 
 
 class Move:
@@ -78,7 +78,7 @@ class State:
         "ranking", "winner", "over", "num_turns", "num_moves", "last_mover", "counter", "pending",
         "var", "value_player", "amount", "last_move", "stalemated", "passes", "triggered",
         "moves_this_turn", "prev_move", "end_type", "n_won", "n_lost", "history", "to_clear", "replayed",
-        "after_from", "after_to",
+        "after_from", "after_to", "dice", "visited",
     )  # fmt: skip
 
     def __init__(self, n_sites: int, n_players: int):
@@ -118,6 +118,8 @@ class State:
         # from/to of the last action with a site, consequents included (Ludii ``toAfterSubsequents``)
         self.after_from = UNDEFINED
         self.after_to = UNDEFINED
+        self.dice: list[int] = []  # current value of each die
+        self.visited: set[int] = set()  # sites visited during the mover's current turn
 
     def copy(self) -> State:
         """A copy sharing nothing mutable with this state."""
@@ -157,6 +159,8 @@ class State:
         s.replayed = self.replayed
         s.after_from = self.after_from
         s.after_to = self.after_to
+        s.dice = self.dice[:]
+        s.visited = set(self.visited)
         return s
 
     def is_active(self, p: int) -> bool:
@@ -275,6 +279,8 @@ def apply_actions(ctx: Ctx, move: Move) -> None:
         elif op == A_CLEAR_LATER:
             if a[1] not in s.to_clear:
                 s.to_clear.append(a[1])
+        elif op == A_ROLL:
+            s.dice = list(a[1])
         elif op == A_SWAP_SITES:
             _, x, y = a
             s.what[x], s.what[y] = s.what[y], s.what[x]
@@ -300,7 +306,8 @@ STRUCTURAL = frozenset(
     "board piece hand regions map pair from to between then apply pieceRef playerRef start "
     "directions range exact min max mode meta swap "
     # graphs (board.py) and start rules (game.py)
-    "square rectangle hex graph merge shift scale rotate wedge morris place".split()
+    "square rectangle hex graph merge shift scale rotate wedge morris union add remove place "
+    "mancalaBoard track tri circle dice".split()
 ) | {"set Score", "set Count"}
 
 

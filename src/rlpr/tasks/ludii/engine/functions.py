@@ -142,11 +142,44 @@ def _last(c, node):
     return lambda ctx: ctx.s.last_move.frm if ctx.s.last_move is not None else UNDEFINED
 
 
+def context_site(node) -> str | None:
+    """``"frm"``, ``"to"`` or ``"between"`` when ``node`` is a bare ``(from)``, ``(to)`` or
+    ``(between)`` (the hot case the readers below specialise), else None."""
+    if isinstance(node, TypedCall) and node.kind in ("from", "to", "between"):
+        if all(v is None for v in node.args.values()):
+            return {"from": "frm", "to": "to", "between": "between"}[node.kind]
+    return None
+
+
+def _reader(field: str, attr: str):
+    """``ctx -> state.<attr>[ctx.<field>]`` (0 off the board), without the generic int closure."""
+    if field == "to":
+        if attr == "what":
+            return lambda ctx: ctx.s.what[ctx.to] if ctx.to >= 0 else 0
+        if attr == "who":
+            return lambda ctx: ctx.s.who[ctx.to] if ctx.to >= 0 else 0
+        return lambda ctx: ctx.s.sstate[ctx.to] if ctx.to >= 0 else 0
+    if field == "frm":
+        if attr == "what":
+            return lambda ctx: ctx.s.what[ctx.frm] if ctx.frm >= 0 else 0
+        if attr == "who":
+            return lambda ctx: ctx.s.who[ctx.frm] if ctx.frm >= 0 else 0
+        return lambda ctx: ctx.s.sstate[ctx.frm] if ctx.frm >= 0 else 0
+    if attr == "what":
+        return lambda ctx: ctx.s.what[ctx.between] if ctx.between >= 0 else 0
+    if attr == "who":
+        return lambda ctx: ctx.s.who[ctx.between] if ctx.between >= 0 else 0
+    return lambda ctx: ctx.s.sstate[ctx.between] if ctx.between >= 0 else 0
+
+
 def _site_arrays(c: Compiler, node, attr: str):
     _check_type(c, node)
-    at = c.int(node.args["at"])
     if node.args.get("level") is not None:
         raise Unsupported(node.kind, "level:")
+    field = context_site(node.args["at"])
+    if field is not None:
+        return _reader(field, attr)
+    at = c.int(node.args["at"])
     if attr == "who":
         return lambda ctx: _get(ctx.s.who, at(ctx))
     if attr == "what":
@@ -226,6 +259,13 @@ def _coord(c, node):
     return lambda ctx: v
 
 
+@builds("region", "coord")
+def _coord_region(c, node):
+    """A coordinate where a region is expected: the one site."""
+    site = _coord(c, node)(None)
+    return lambda ctx: [site]
+
+
 @builds("int", "row", "column")
 def _row_col(c, node):
     _check_type(c, node)
@@ -255,7 +295,9 @@ def _count_players(c, node):
 
 @builds("int", "count Turns")
 def _count_turns(c, node):
-    return lambda ctx: ctx.s.num_turns
+    """Ludii ``State.numTurn``: 1 + the times the mover switched to another player (the current
+    mover's turn counts once it has started)."""
+    return lambda ctx: ctx.s.num_turns + (ctx.s.mover != ctx.s.last_mover)
 
 
 @builds("int", "count Moves")
@@ -494,6 +536,14 @@ def _compare(c, node):
 @builds("bool", "is Empty", "is Occupied")
 def _is_empty(c, node):
     _check_type(c, node)
+    field = context_site(node.args["int"])
+    if field is not None:
+        read = _reader(field, "what")
+        if node.kind == "is Empty":
+            if field == "to":
+                return lambda ctx: ctx.to >= 0 and not ctx.s.what[ctx.to]
+            return lambda ctx: getattr(ctx, field) >= 0 and not read(ctx)
+        return lambda ctx: read(ctx) != 0
     at = c.int(node.args["int"])
     if node.kind == "is Empty":
         return lambda ctx: _get(ctx.s.what, at(ctx)) == 0 and 0 <= at(ctx)
@@ -505,11 +555,23 @@ def _player_arg(c, node):
     return player_fn(c, arg)
 
 
+@builds("bool", "is Visited")
+def _is_visited(c, node):
+    c.game.requires_visited = True
+    site = c.int(node.args["int"]) if node.args.get("int") is not None else (lambda ctx: ctx.to)
+    return lambda ctx: site(ctx) in ctx.s.visited
+
+
 @builds("bool", "is Enemy")
 def _is_enemy(c, node):
     p = _player_arg(c, node)
     n = c.game.n_players
-    return lambda ctx: 0 < p(ctx) <= n and p(ctx) != ctx.s.mover
+
+    def fn(ctx):
+        v = p(ctx)
+        return 0 < v <= n and v != ctx.s.mover
+
+    return fn
 
 
 @builds("bool", "is Friend")
@@ -579,6 +641,7 @@ def _is_triggered(c, node):
 @builds("bool", "all Passed")
 def _all_passed(c, node):
     n = c.game.n_players
+    c.game.all_pass_draw = False
     return lambda ctx: ctx.s.passes >= bin(ctx.s.active).count("1") and ctx.s.passes >= 1 if n else False
 
 

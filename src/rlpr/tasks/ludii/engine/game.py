@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlpr.tasks.ludii.engine import conditions as _conditions  # noqa: F401 (registers builders)
+from rlpr.tasks.ludii.engine import dice as _dice  # noqa: F401 (registers builders)
 from rlpr.tasks.ludii.engine import functions as _functions  # noqa: F401 (registers builders)
 from rlpr.tasks.ludii.engine import moves as _moves  # noqa: F401 (registers builders)
 from rlpr.tasks.ludii.engine import sowing as _sowing  # noqa: F401 (registers builders)
@@ -75,6 +76,8 @@ class EngineGame:
         self.compiler = Compiler(self)
         self.has_sequence_capture = False
         self.counts_on_board = False  # Ludii requiresCount: counters pile up on board sites
+        self.requires_visited = False  # set by (is Visited ...)
+        self.all_pass_draw = True  # Ludii requiresAllPass: off when the game tests (all Passed) itself
         self._piece_gens: list | None = None
         self._equipment(a.get("equipment"))
         rules = a.get("rules")
@@ -84,6 +87,7 @@ class EngineGame:
         self._meta(rules.args.get("meta"))
         self._phases(rules)
         self.add_to_empty = self._is_add_to_empty(rules)
+        self.has_end = rules.args.get("end") is not None
         self.end_rules = [self._end_rule(r) for r in self._end_items(rules.args.get("end"))]
         self.start_rules = [self._start_rule(r) for r in self._start_items(rules.args.get("start"))]
         self._history_len = 2 * self.n_players + 4
@@ -129,6 +133,8 @@ class EngineGame:
         board_node = None
         self.region_nodes: list[tuple[str | None, int | None, object]] = []
         self.map_nodes: list[TypedCall] = []
+        self.dice_faces: list[list[int]] = []  # faces of each die (one set of dice)
+        self.dice_owner = self.n_players + 1  # Shared
         for it in items:
             kind = it.kind
             if kind in ("board", "mancalaBoard"):
@@ -153,6 +159,8 @@ class EngineGame:
                 self.region_nodes.append((name, owner, it.args["region"]))
             elif kind == "map":
                 self.map_nodes.append(it)
+            elif kind == "dice":
+                self._dice(it)
             else:
                 raise Unsupported(kind, "equipment item")
         if board_node is None:
@@ -163,6 +171,27 @@ class EngineGame:
         self._maps: dict[str | None, dict[int, int]] = {}
         for m in self.map_nodes:
             self._maps[const(m.args.get("string"))] = self._map(m)
+
+    def _dice(self, node: TypedCall) -> None:
+        """``(dice d:6 from:1 num:2)``: the faces of each die (one set of dice per game)."""
+        a = node.args
+        if self.dice_faces:
+            raise Unsupported("dice", "two sets of dice")
+        if a.get("biased") is not None:
+            raise Unsupported("dice", "biased:")
+        num = int(a["num"].value) if a.get("num") is not None else 1
+        role = const(a.get("RoleType"))
+        if role is not None:
+            self.dice_owner = self._owner(role)[0]
+        if a.get("facesByDie") is not None:
+            self.dice_faces = [[int(v.value) for v in die.items] for die in a["facesByDie"].items]
+        elif a.get("faces") is not None:
+            faces = [int(v.value) for v in a["faces"].items]
+            self.dice_faces = [faces] * num
+        else:
+            d = int(a["d"].value) if a.get("d") is not None else 6
+            start = int(a["from"].value) if a.get("from") is not None else 1
+            self.dice_faces = [list(range(start, start + d))] * num
 
     def _map(self, node: TypedCall) -> dict[int, int]:
         out = {}
@@ -180,8 +209,10 @@ class EngineGame:
         if isinstance(node, TypedConst):
             if node.type == "RoleType":
                 return self._owner(node.value)[0]
-            if node.type == "string":
-                return self.piece_index(node.value)
+            if node.type == "string":  # a piece name, else a coordinate
+                if any(c is not None and node.value in (c.name, c.base) for c in self.components):
+                    return self.piece_index(node.value)
+                return self.board.coord(node.value)
             if node.type == "LandmarkType":
                 if node.value == "FirstSite":
                     return 0
@@ -561,6 +592,7 @@ class EngineGame:
 
     def _initial_state(self) -> State:
         s = State(self.board.n_sites, self.n_players)
+        s.dice = [faces[0] for faces in self.dice_faces]
         ctx = Ctx(self, s, None)
         for rule in self.start_rules:
             rule(ctx)
@@ -771,11 +803,13 @@ class EngineGame:
             s.moves_this_turn = 1
         else:
             s.moves_this_turn += 1
+        # Ludii End.eval, for the mover's phase end and the game end when they exist; each ends
+        # with the all-passed draw check (so a game without any end clause never checks it)
         if s.active:
             phase = self.phases[s.phase[s.mover]]
             if phase.end:
                 self._eval_end(ctx, phase.end)
-        if not s.over:
+        if not s.over and self.has_end:
             self._eval_end(ctx, self.end_rules)
         n = self.n_players
         if s.active and (s.num_turns >= TURN_LIMIT_PER_PLAYER * n or s.num_moves >= MOVE_LIMIT):
@@ -807,6 +841,12 @@ class EngineGame:
                             break
         s.counter += 1
         if s.active:
+            if self.requires_visited:  # Ludii: the sites a turn of several moves went through
+                if s.mover != s.next:
+                    s.visited = set()
+                else:
+                    s.visited.add(move.frm)
+                    s.visited.add(move.to)
             s.prev = mover
             s.mover = s.next
             nxt = s.mover % n + 1
@@ -841,7 +881,7 @@ class EngineGame:
             if not s.is_active(who) and who != self.n_players + 1:
                 continue
             self._apply_result(s, who, kind)
-        if rules is self.end_rules and not s.over and self._all_pass(s):
+        if not s.over and self.all_pass_draw and self._all_pass(s):
             self._apply_result(s, self.n_players + 1, "Draw")
         self._wins_decided = 0
         self._losses_decided = 0
@@ -1002,8 +1042,29 @@ class EngineGame:
         self._finish(s)
 
 
+#: Absolute directions the board trajectories do not assign (circular and 3D ones).
+UNSUPPORTED_DIRECTIONS = frozenset(
+    {"Rotational", "CW", "CCW", "In", "Out", "Upward", "Downward", "Angled", "Axial"}
+)
+
+
+def _check_constants(typed: TypedCall) -> None:
+    """Reject constants the engine would silently mis-play (directions it does not assign)."""
+    stack: list = [typed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, TypedCall):
+            stack.extend(v for v in node.args.values() if v is not None)
+        elif isinstance(node, TypedArray):
+            stack.extend(node.items)
+        elif isinstance(node, TypedConst) and node.type == "AbsoluteDirection":
+            if node.value in UNSUPPORTED_DIRECTIONS:
+                raise Unsupported(f"AbsoluteDirection {node.value}", "direction")
+
+
 def build_game(typed: TypedCall) -> EngineGame:
     """Compile a typed ``(game ...)``; raises ``Unsupported`` for ludemes the engine cannot play."""
+    _check_constants(typed)
     return EngineGame(typed)
 
 

@@ -389,35 +389,25 @@ def wedge(rows: int, columns: int = 3) -> Graph:
     return g
 
 
-def concentric_square(rings: int, join_corners: bool, cells: bool) -> Graph:
-    """Ludii's ``morris`` boards (``ConcentricRegular`` with four sides): nested squares with corner
-    and mid-side points, mid-sides joined across rings (and corners if ``join_corners``)."""
+def morris_board(rings: int, join_corners: bool) -> Graph:
+    """Ludii 1.0.8 ``Morris``: nested squares on the integer grid (ring 0 outermost, from 0 to
+    2 * rings), each with corner and mid-side points, mid-sides joined to the next ring inward
+    (and corners with ``joinCorners``); renumbered by position. No faces: a vertex board."""
     g = Graph()
-    sides = 4
-    arc = 2 * math.pi / sides
-    ref = math.pi / 2 + arc / 2
-    base = 0
     for ring in range(rings):
-        radius = 1 + ring
-        for side in range(sides):
-            xa, ya = radius * math.cos(ref + arc * side), radius * math.sin(ref + arc * side)
-            xc, yc = radius * math.cos(ref + arc * (side + 1)), radius * math.sin(ref + arc * (side + 1))
-            g.find_or_add_vertex(xa, ya)
-            g.find_or_add_vertex((xa + xc) / 2, (ya + yc) / 2)
-        n = len(g.pts)
-        for v in range(base, n):
-            g.find_or_add_edge(v, v + 1 if v < n - 1 else base)
-        base = n
-    per_ring = sides * 2
-    for ring in range(rings - 1):
-        for side in range(sides):
-            v = ring * per_ring + side * 2
-            if join_corners:
-                g.find_or_add_edge(v, v + per_ring)
-            g.find_or_add_edge(v + 1, v + 1 + per_ring)
+        base = 8 * ring
+        lo, hi = ring, 2 * rings - ring
+        mid = 0.5 * (lo + hi)
+        for x, y in ((lo, lo), (lo, hi), (hi, hi), (hi, lo), (lo, mid), (mid, hi), (hi, mid), (mid, lo)):
+            g.add_vertex(x, y)
+        for n in range(4):
+            g.find_or_add_edge(base + n, base + n + 4)
+            g.find_or_add_edge(base + n + 4, base + (n + 1) % 4)
+            if ring > 0:
+                g.find_or_add_edge(base + n + 4, base + n - 4)
+                if join_corners:
+                    g.find_or_add_edge(base + n, base + n - 8)
     g.reorder()
-    if cells:
-        g.make_faces()
     return g
 
 
@@ -474,3 +464,221 @@ def mancala_board(rows: int, columns: int, stores: bool) -> Graph:
         right = Graph([(_f32(columns + rx), _f32(ry), 0.0)])
         parts = [left, *parts, right]
     return union(parts, connect=True)
+
+
+# --- adding and removing elements (Ludii ``add`` / ``remove``; no renumbering by position) ----------
+
+
+def _face_has_edge(face: list[int], a: int, b: int) -> bool:
+    n = len(face)
+    for i in range(n):
+        p, q = face[i], face[(i + 1) % n]
+        if (p == a and q == b) or (p == b and q == a):
+            return True
+    return False
+
+
+def add_elements(
+    g: Graph,
+    vertices: list[list[float]] | None = None,
+    edges: list[list[int]] | None = None,
+    cells: list[list[int]] | None = None,
+    connect: bool = False,
+) -> Graph:
+    """Ludii 1.0.8 ``(add graph vertices:{{x y}} edges:{{a b}} cells:{{a b c}})``: new vertices at
+    positions (duplicates skipped), edges and faces by vertex index; faces are not recomputed."""
+    new: list[int] = []
+    for p in vertices or []:
+        x, y, z = p[0], p[1], p[2] if len(p) > 2 else 0.0
+        if g.find_vertex(x, y, z) < 0:
+            new.append(g.add_vertex(x, y, z))
+    n = len(g.pts)
+    for e in edges or []:
+        a, b = int(e[0]), int(e[1])
+        if a < n and b < n:
+            g.find_or_add_edge(a, b)
+    for f in cells or []:
+        ids = [int(v) for v in f]
+        if len(ids) < 3 or any(v >= n for v in ids):
+            continue
+        for i in range(len(ids)):
+            g.find_or_add_edge(ids[i], ids[(i + 1) % len(ids)])
+        if _cycle_key(ids) not in {_cycle_key(x) for x in g.faces}:
+            g.faces.append(ids)
+    if connect:
+        threshold = 1.1 * g.average_edge_length()
+        for a in new:
+            for b in range(len(g.pts)):
+                if a != b and math.dist(g.pts[a][:2], g.pts[b][:2]) < threshold:
+                    g.find_or_add_edge(a, b)
+    return g
+
+
+def remove_face(g: Graph, fid: int, trim: bool) -> None:
+    """Ludii ``Graph.removeFace``: drop the face; with ``trim``, its edges no other face uses."""
+    if not 0 <= fid < len(g.faces):
+        return
+    face = g.faces.pop(fid)
+    if not trim:
+        return
+    n = len(face)
+    orphans = []
+    for i in range(n):
+        a, b = face[i], face[(i + 1) % n]
+        if not any(_face_has_edge(f, a, b) for f in g.faces):
+            e = g.find_edge(a, b)
+            if e >= 0:
+                orphans.append(e)
+    for e in sorted(set(orphans), reverse=True):
+        del g.edges[e]
+
+
+def remove_edge(g: Graph, a: int, b: int) -> None:
+    """Ludii ``Graph.removeEdge(a, b)``: the edge and every face using it."""
+    e = g.find_edge(a, b)
+    if e < 0:
+        return
+    g.faces = [f for f in g.faces if not _face_has_edge(f, a, b)]
+    del g.edges[e]
+
+
+def remove_vertex(g: Graph, vid: int) -> None:
+    """Ludii ``Graph.removeVertex``: the vertex, its edges and faces; later indices shift down."""
+    if not 0 <= vid < len(g.pts):
+        return
+    g.faces = [[v - (v > vid) for v in f] for f in g.faces if vid not in f]
+    g.edges = [(a - (a > vid), b - (b > vid)) for a, b in g.edges if vid not in (a, b)]
+    del g.pts[vid]
+    g.pivots = {v - (v > vid): p - (p > vid) for v, p in g.pivots.items() if vid not in (v, p)}
+
+
+def remove_elements(
+    g: Graph,
+    cells: list | None = None,
+    edges: list | None = None,
+    vertices: list | None = None,
+    trim: bool = True,
+) -> Graph:
+    """Ludii ``(remove graph cells:... edges:... vertices:...)``, each given by index or position:
+    faces first (by index from the highest), then edges, then vertices (by index from the highest)."""
+
+    def vertex_at(p) -> int:
+        return g.find_vertex(p[0], p[1], p[2] if len(p) > 2 else 0.0)
+
+    if cells:
+        if isinstance(cells[0], list):
+            for pts in cells:
+                ids = [vertex_at(p) for p in pts]
+                key = _cycle_key(ids) if -1 not in ids else None
+                for fid, f in enumerate(g.faces):
+                    if key is not None and _cycle_key(f) == key:
+                        remove_face(g, fid, trim)
+                        break
+        else:
+            for fid in sorted((int(c) for c in cells), reverse=True):
+                remove_face(g, fid, trim)
+    for e in edges or []:
+        if isinstance(e[0], list):
+            a, b = vertex_at(e[0]), vertex_at(e[1])
+            if a >= 0 and b >= 0:
+                remove_edge(g, a, b)
+        else:
+            remove_edge(g, int(e[0]), int(e[1]))
+    if vertices:
+        if isinstance(vertices[0], list):
+            for p in vertices:
+                v = vertex_at(p)
+                if v >= 0:
+                    remove_vertex(g, v)
+        else:
+            for v in sorted((int(x) for x in vertices), reverse=True):
+                remove_vertex(g, v)
+    return g
+
+
+def graph_from_vertex_list(pts: list[tuple[float, float]], unit: float = 1.0) -> Graph:
+    """Ludii ``createGraphFromVertexList``: vertices joined when one unit apart, faces found."""
+    g = Graph()
+    for x, y in pts:
+        g.add_vertex(x, y)
+    for a in range(len(pts)):
+        for b in range(a + 1, len(pts)):
+            if abs(math.dist(pts[a], pts[b]) - unit) < 0.01:
+                g.edges.append((a, b))
+    g.make_faces()
+    return g
+
+
+def triangle_on_tri(n: int, cells: bool) -> Graph:
+    """Ludii ``(tri n)``: a triangle of the triangular tiling, ``n`` cells (or vertices) a side."""
+    size = n + (1 if cells else 0)
+    hy = math.sqrt(3) / 2
+    pts = [(c - 0.5 * r, hy * r) for r in range(size) for c in range(size) if r <= c]
+    g = graph_from_vertex_list(pts)
+    g.reorder()
+    return g
+
+
+def _find_near(g: Graph, x: float, y: float, tol: float) -> int:
+    for i, (px, py, _) in enumerate(g.pts):
+        if math.hypot(px - x, py - y) < tol:
+            return i
+    return -1
+
+
+def circle(cells_per_ring: list[int], stagger: bool, cells: bool) -> Graph:
+    """Ludii ``(circle {n1 n2 ...})``: rings of cells around a centre vertex (the pivot of all
+    vertices); vertices in order of creation, no renumbering."""
+    g = Graph([(0.0, 0.0, 0.0)])
+    rings = len(cells_per_ring)
+    samples: list[list[tuple[float, float, float]]] = [[] for _ in range(rings + 1)]
+
+    def add(x: float, y: float) -> int:
+        v = _find_near(g, x, y, 0.01)
+        return v if v >= 0 else g.add_vertex(x, y)
+
+    def spokes(ring: int):
+        n = cells_per_ring[ring]
+        r_in, r_out = max(0.0, ring - 0.5), ring + 0.5
+        offset = math.pi * 2 / n / 2 if stagger and ring % 2 == 1 else 0.0
+        for step in range(n):
+            theta = math.pi / 2 + offset - 2 * math.pi * step / n
+            yield theta, r_in, r_out
+
+    for ring in range(rings):
+        if cells_per_ring[ring] < 2:
+            continue
+        for theta, r_in, r_out in spokes(ring):
+            ix, iy = r_in * math.cos(theta), r_in * math.sin(theta)
+            ox, oy = r_out * math.cos(theta), r_out * math.sin(theta)
+            samples[ring].append((ix, iy, theta))
+            samples[ring + 1].append((ox, oy, theta))
+            add(ix, iy)
+            add(ox, oy)
+    for ring in range(rings + 1):
+        lst = sorted(samples[ring], key=lambda s: s[2])
+        for n in range(len(lst) - 1, 0, -1):
+            a, b = lst[n], lst[(n + len(lst) - 1) % len(lst)]
+            if math.hypot(a[0] - b[0], a[1] - b[1]) < 0.1:
+                del lst[n]
+        samples[ring] = lst
+    for ring in range(rings + 1):
+        lst = samples[ring]
+        if len(lst) > 1:
+            for n in range(len(lst)):
+                a, b = lst[n], lst[(n + 1) % len(lst)]
+                va, vb = add(a[0], a[1]), add(b[0], b[1])
+                if va != vb:
+                    g.find_or_add_edge(va, vb)
+    for ring in range(rings):
+        if cells_per_ring[ring] < 2:
+            continue
+        for theta, r_in, r_out in spokes(ring):
+            va = add(r_in * math.cos(theta), r_in * math.sin(theta))
+            vb = add(r_out * math.cos(theta), r_out * math.sin(theta))
+            if va != vb:
+                g.find_or_add_edge(va, vb)
+    g.pivots = {v: 0 for v in range(len(g.pts))}
+    if cells:
+        g.make_faces()
+    return g

@@ -495,6 +495,27 @@ def _situation(el: Elements, is_edge: bool) -> None:
         if layered:
             label += "/" + str(el.layer[i])
         el.label[i] = label
+    if len(set(el.label)) < len(el.label):
+        _exact_rows_and_columns(el)
+
+
+def _exact_rows_and_columns(el: Elements) -> None:
+    """Ludii ``Topology.computeRows/Columns/Coordinates`` when the clustered coordinates clash: a row
+    per distinct y (a column per distinct x) of the ground-level elements, labels from them."""
+    for axis, out in ((1, el.row), (0, el.col)):
+        centres: list[float] = []
+        for p in el.pos:
+            if p[2] == 0 and all(abs(p[axis] - c) >= 0.001 for c in centres):
+                centres.append(p[axis])
+        centres.sort()
+        for i, p in enumerate(el.pos):
+            for j, c in enumerate(centres):
+                if abs(p[axis] - c) < 0.001:
+                    out[i] = j
+    for i in range(len(el.pos)):
+        col = el.col[i]
+        prefix = chr(ord("A") + col // 26 - 1) if col >= 26 else ""
+        el.label[i] = prefix + chr(ord("A") + col % 26) + str(el.row[i] + 1)
 
 
 def _centre(els: dict[str, Elements]) -> None:

@@ -746,8 +746,16 @@ def _do(c, node):
             result = nxt(ctx)
             ctx.s = saved
             if pre:
+                # a pass after the prior moves has more than a pass action: Ludii does not count
+                # it as a pass (for "all passed")
                 for m in result:
                     m.actions[0:0] = list(pre)
+                    m.is_pass = False
+                if not result and game.dice_faces:
+                    # Ludii: with dice, no moves after the roll is a pass carrying the roll
+                    m = Move([*pre, (A_PASS,)])
+                    m.mover = ctx.s.mover
+                    result = [m]
         else:
             result = prior(ctx)
         if after is not None and not (auto and ctx.in_threat):
@@ -767,10 +775,24 @@ def _do(c, node):
 @builds("moves", "forEach Piece")
 def _foreach_piece(c, node):
     a = node.args
-    if a.get("top") is not None or a.get("container") is not None:
-        raise Unsupported("forEach Piece", "top:/container:")
+    if a.get("top") is not None:
+        raise Unsupported("forEach Piece", "top:")
     _check_type(c, node)
     game = c.game
+    containers = game.board.containers
+    cont = a.get("container")
+    if cont is None:
+        container_sites = None
+    elif isinstance(cont, TypedConst) and cont.type == "string":
+        fixed = game.board.container_sites(cont.value)
+        container_sites = lambda ctx: fixed  # noqa: E731
+    else:
+        idx_fn = c.int(cont)
+
+        def container_sites(ctx):
+            i = idx_fn(ctx)
+            return containers[i][1] if 0 <= i < len(containers) else ()
+
     names = a.get("string")
     if isinstance(names, TypedArray):
         wanted = set()
@@ -801,7 +823,7 @@ def _foreach_piece(c, node):
         if swapped:
             old = s.prev, s.mover, s.next
             s.prev, s.mover, s.next = mover, p, mover
-        for site in range(nb):
+        for site in range(nb) if container_sites is None else container_sites(ctx):
             w = what[site]
             if not w or who[site] != p:
                 continue

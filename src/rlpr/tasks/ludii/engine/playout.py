@@ -34,14 +34,25 @@ class Outcome:
         return [0.0] + [1.0 - 2.0 * (r - 1.0) / (n - 1.0) if r > 0 else 0.0 for r in self.ranking[1:]]
 
 
-def playout(game: EngineGame, rng: random.Random) -> Outcome:
-    """One random playout from the initial state."""
+class OutOfTime(Exception):
+    """A playout passed its deadline."""
+
+
+def playout(
+    game: EngineGame, rng: random.Random, deadline: float | None = None, clock=time.process_time
+) -> Outcome:
+    """One random playout from the initial state; raises ``OutOfTime`` once ``clock()`` passes
+    ``deadline`` (checked every 64 moves)."""
     state = game.initial.copy()
     ctx = Ctx(game, state, rng)
     sample = game.sample_move
     apply = game.apply
+    k = 0
     while not state.over:
         apply(ctx, sample(ctx, rng))
+        k += 1
+        if deadline is not None and not k & 63 and clock() > deadline:
+            raise OutOfTime
     return Outcome(state.winner, list(state.ranking), state.num_turns, state.num_moves, state.end_type)
 
 
@@ -50,7 +61,8 @@ class Stats:
     """Aggregate of finished playouts."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # this process's CPU time (what one core needs, whatever the load)
     error: str | None = None
     timed_out: bool = False
 
@@ -59,19 +71,29 @@ class Stats:
         return len(self.outcomes)
 
 
-def run_playouts(game: EngineGame, n: int = 100, seed: int = 0, budget_s: float | None = None) -> Stats:
-    """Up to ``n`` playouts; stops early at an exception (kept in ``error``) or when ``budget_s`` runs out."""
+def run_playouts(
+    game: EngineGame, n: int = 100, seed: int = 0, budget_s: float | None = None, cpu_clock: bool = True
+) -> Stats:
+    """Up to ``n`` playouts; stops early at an exception (kept in ``error``) or when ``budget_s`` runs
+    out (``timed_out``), counted in CPU time by default (wall time with ``cpu_clock=False``)."""
     rng = random.Random(seed)
     stats = Stats()
     start = time.perf_counter()
+    cpu_start = time.process_time()
+    clock = time.process_time if cpu_clock else time.perf_counter
+    deadline = None if budget_s is None else clock() + budget_s
     for _ in range(n):
-        if budget_s is not None and time.perf_counter() - start > budget_s:
+        try:
+            stats.outcomes.append(playout(game, rng, deadline, clock))
+        except OutOfTime:
             stats.timed_out = True
             break
-        try:
-            stats.outcomes.append(playout(game, rng))
         except Exception as exc:  # an evaluation error ends the playouts (DESIGN.md section 1)
             stats.error = f"{type(exc).__name__}: {exc}"
             break
+        if deadline is not None and clock() > deadline:
+            stats.timed_out = len(stats.outcomes) < n
+            break
     stats.seconds = time.perf_counter() - start
+    stats.cpu_seconds = time.process_time() - cpu_start
     return stats

@@ -74,7 +74,9 @@ def _sow(c: Compiler, node):
             start = start_fn(ctx)
         else:
             start = s.last_move.to if s.last_move is not None else UNDEFINED
-        count = count_fn(ctx) if count_fn is not None else (s.count[start] if 0 <= start < len(s.count) else 0)
+        count = (
+            count_fn(ctx) if count_fn is not None else (s.count[start] if 0 <= start < len(s.count) else 0)
+        )
         owner = owner_fn(ctx) if owner_fn is not None else -1
         track = pick(owner)
         if track is None:

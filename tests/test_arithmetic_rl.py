@@ -1,0 +1,75 @@
+"""PPO on the arithmetic chains: a short seeded run from the supervised start learns, plus the pieces it adds
+to the core (top-1 group advantages, coefficient schedules, greedy held-out evaluation, the prepare_model hook)."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from rlpr import build_config, train
+from rlpr.rl import advantages as adv
+from rlpr.rl.schedules import coefficient
+from rlpr.rl.trainer import eval_sampling, prepared_model
+from rlpr.tasks.arithmetic import ArithmeticTask
+from rlpr.tracking import read_metrics
+
+# An easy variant (three terms, operands 0..6: answers 0..18) that the 2-layer model learns in seconds.
+EASY = ["task_config.terms={3: 1.0}", "task_config.operand_max=6", "task_config.n_train=300", "task_config.n_validation=128",
+        "task_config.n_layer=2", "task_config.n_head=4", "task_config.n_embd=64",
+        "task_config.sft_examples=300", "task_config.sft_epochs=2", "task_config.sft_lr=3e-3"]
+RL = ["batch_size=16", "ppo.group_size=8", "mini_batch_size=128", "ppo.ppo_epochs=2", "ppo.advantage=best",
+      "ppo.whiten_advantages=false", "ppo.lr=1e-3", "eval_every=10", "eval_size=128", "seed=0"]
+
+
+def test_a_short_rl_run_raises_held_out_accuracy_above_the_supervised_start(tmp_path):
+    overrides = [f"out={tmp_path}", "progress=false", "tensorboard=false", *EASY, *RL]
+    summary = train(build_config("arithmetic", "tiny", overrides=[*overrides, "steps=50"]))
+    assert summary["model"] == str(tmp_path / "sft")  # the supervised start, trained into the run directory
+    assert summary["accuracy"] >= summary["sft_accuracy"] + 0.2, (summary["sft_accuracy"], summary["accuracy"])
+    assert json.loads((tmp_path / "summary.json").read_text())["sft_accuracy"] == summary["sft_accuracy"]
+    lines = read_metrics(tmp_path / "metrics.jsonl")
+    assert all(line["response_length"] == 1.0 for line in lines)  # one answer token per prompt
+    assert [line["step"] for line in lines if "eval_accuracy" in line] == [10, 20, 30, 40, 50]
+    # A resumed run reuses the supervised start instead of training it again.
+    before = (tmp_path / "sft" / "model.safetensors").stat().st_mtime_ns
+    train(build_config("arithmetic", "tiny", overrides=[*overrides, "steps=51"]), resume=True)
+    assert (tmp_path / "sft" / "model.safetensors").stat().st_mtime_ns == before
+    assert [line["step"] for line in read_metrics(tmp_path / "metrics.jsonl")][-2:] == [50, 51]
+
+
+def test_prepare_model_only_for_the_sft_alias(tmp_path):
+    config = build_config("arithmetic", "tiny", overrides=["model.name=tiny"])
+    assert prepared_model(ArithmeticTask(), config, str(tmp_path)) is config.model
+    assert not (tmp_path / "sft").exists()
+
+    class NoHook:
+        pass
+
+    assert prepared_model(NoHook(), config, str(tmp_path)) is config.model
+
+
+def test_eval_sampling_is_greedy_when_asked_and_full_length():
+    config = build_config("arithmetic", "tiny", overrides=["sampling.random_length=true", "sampling.temperature=0.7"])
+    assert eval_sampling(config).temperature == 0.0 and not eval_sampling(config).random_length
+    config = build_config("sentiment", "tiny")
+    assert config.eval_temperature is None and eval_sampling(config).temperature == config.sampling.temperature
+
+
+def test_best_of_group_advantages_reward_only_the_top_samples():
+    scores = torch.tensor([0.2, 1.0, 0.5, 1.0, 0.7, 0.7, 0.7, 0.7, 0.1, 0.9, 0.3, 0.2])  # three prompts, four samples
+    a = adv.best_of_group_advantages(scores, 4)
+    assert a.tolist() == [0.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("schedule, values", [
+    ("constant", [0.3, 0.3, 0.3, 0.3, 0.3]),
+    ("linear", [0.3, 0.15, 0.0, 0.0, 0.0]),
+    ("cosine", [0.3, 0.15, 0.0, 0.0, 0.0]),
+])
+def test_coefficient_schedules(schedule, values):
+    got = [coefficient(0.3, schedule, step, total_steps=100, decay_steps=40) for step in (0, 20, 40, 60, 99)]
+    assert all(math.isclose(g, v, abs_tol=1e-12) for g, v in zip(got, values)), got
+    assert coefficient(0.3, "linear", 50, total_steps=100) == pytest.approx(0.15)  # decay over the whole run
+    with pytest.raises(ValueError, match="coef_schedule"):
+        coefficient(0.3, "sometimes", 1, 10)
