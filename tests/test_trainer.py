@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from rlpr import build_config, checkpoint, train
-from rlpr.rl.trainer import RewardError
+from rlpr import build_config, checkpoint, models, train
+from rlpr.rl.trainer import RewardError, update_blocks
 from rlpr.tracking import read_metrics
 
 TIMING_KEYS = {"time_s", "tokens_per_s", "time_generate_s", "time_reward_s", "time_score_s", "time_update_s"}
@@ -42,6 +42,22 @@ def test_ppo_raises_a_toy_programmed_reward(tmp_path, advantage):
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert first < 0.2  # 26 of 259 byte tokens are lowercase letters
     assert last > first + 0.2, rewards
+
+
+def test_updates_on_the_frozen_blocks_cached_output_match_full_forwards(tmp_path):
+    """train_layers=1 of 2: updates that start at the top block give the numbers of full forward passes."""
+    runs = {}
+    for reuse in (True, False):
+        out = tmp_path / str(reuse)
+        train(tiny_config(out, "model.train_layers=1", f"model.reuse_frozen_blocks={reuse}", "steps=3", "checkpoint_every=0"),
+              task=LowercaseTask())
+        runs[reuse] = read_metrics(out / "metrics.jsonl")
+    model = models.load_model("tiny")
+    assert update_blocks(model, build_config("sentiment", "tiny", overrides=["model.train_layers=1"]).model) == 1
+    for cached, full in zip(runs[True], runs[False]):
+        for key in ("reward_mean", "pg_loss", "vf_loss", "entropy", "approx_kl", "clipfrac", "grad_norm"):
+            assert cached[key] == pytest.approx(full[key], rel=1e-4, abs=1e-6), (cached["step"], key)
+    assert runs[True][-1]["approx_kl"] > 0  # the policy moved, so the comparison means something
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):

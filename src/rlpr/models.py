@@ -43,6 +43,9 @@ class ModelConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     gradient_checkpointing: bool = False
     train_layers: int = 0  # > 0: train only the top N transformer blocks (and what follows them); 0 = all
+    # With train_layers: run the frozen blocks once per step and let every update start at the top blocks
+    # (same numbers, less time; Llama-style architectures only, ignored elsewhere).
+    reuse_frozen_blocks: bool = True
 
 
 def cache_dir() -> str:

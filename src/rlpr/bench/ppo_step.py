@@ -1,4 +1,4 @@
-"""Time of one PPO step on smollm2-135m (the demo's shape), by phase, for three ways of training the model.
+"""Time of one PPO step on smollm2-135m (the demo's shape), by phase, for several ways of training the model.
 
 Each setup runs three steps through the real trainer; the table reports the last (warm) step. The ratio
 compares each setup's step time with full fine-tuning, measured in the same run.
@@ -15,7 +15,8 @@ from rlpr.tracking import read_metrics
 
 SETUPS = {
     "full fine-tuning": [],
-    "top 6 of 30 blocks": ["model.train_layers=6"],
+    "top 6 of 30 blocks, full forwards": ["model.train_layers=6", "model.reuse_frozen_blocks=false"],
+    "top 6 of 30 blocks": ["model.train_layers=6"],  # updates start at block 25, on the scoring pass's output
     "LoRA r=8 (attention)": ["model.lora_rank=8", "ppo.lr=1e-4"],
 }
 PHASES = ["time_generate_s", "time_reward_s", "time_score_s", "time_update_s"]

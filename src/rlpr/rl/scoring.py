@@ -2,14 +2,19 @@
 
 Sequences are [left-padded prompt (P) | right-padded response (R)]. With `logits_to_keep=R+1` the model
 computes logits only for positions P-1 .. P+R-1, and position P-1+t predicts response token t.
+
+When only the top K blocks train (`model.train_layers`), the blocks below give the same output in every PPO
+epoch: the scoring pass keeps the input of block L-K (`Scored.block_input`) and each update runs K blocks on it.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 
+from rlpr import models
 from rlpr.generate import position_ids
 
 
@@ -18,6 +23,7 @@ class Scored:
     logprobs: torch.Tensor  # (B, R) log pi(response token)
     logits: torch.Tensor  # (B, R, V) temperature-scaled
     values: torch.Tensor | None  # (B, R) value of the state before each response token
+    block_input: torch.Tensor | None = None  # (B, P+R, H) input of the top blocks, when asked for
 
 
 def score(
@@ -28,18 +34,27 @@ def score(
     temperature: float = 1.0,
     value_head=None,
     critic=None,
+    top_blocks: int = 0,
+    block_input: torch.Tensor | None = None,
 ) -> Scored:
-    """One forward pass of the policy (and critic) over full sequences; gradients flow if enabled."""
+    """One forward pass of the policy (and critic) over full sequences; gradients flow if enabled.
+
+    `top_blocks=K` alone also returns the input of the top K blocks; with `block_input` (that tensor) only
+    the top K blocks run, on it (`input_ids` then only serves the critic).
+    """
     length = response_ids.size(1)
     positions = position_ids(attention_mask)
-    out = policy(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=positions,
-        logits_to_keep=length + 1,
-        output_hidden_states=value_head is not None,
-        use_cache=False,
-    )
+    keep_input = top_blocks > 0 and block_input is None
+    inputs = {"input_ids": input_ids} if block_input is None else {"inputs_embeds": block_input}
+    with models.top_blocks(policy, top_blocks) if block_input is not None else nullcontext():
+        out = policy(
+            **inputs,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            logits_to_keep=length + 1,
+            output_hidden_states=value_head is not None or keep_input,
+            use_cache=False,
+        )
     logits = out.logits[:, :-1].float()
     if temperature != 1.0:
         logits = logits / temperature
@@ -49,4 +64,6 @@ def score(
         values = value_head(out.hidden_states[-1][:, -(length + 1) : -1])
     elif critic is not None:
         values = critic(input_ids, attention_mask, positions)[:, -(length + 1) : -1]
-    return Scored(logprobs=logprobs, logits=logits, values=values)
+    # hidden_states holds the embeddings, then each block's output: entry L-K is the input of block L-K
+    kept = out.hidden_states[-(top_blocks + 1)] if keep_input else None
+    return Scored(logprobs=logprobs, logits=logits, values=values, block_input=kept)

@@ -53,6 +53,8 @@ class Batch:
     old_values: torch.Tensor | None  # (B, R)
     advantages: torch.Tensor  # (B, R)
     returns: torch.Tensor | None  # (B, R)
+    block_input: torch.Tensor | None = None  # (B, P+R, H) input of the trainable top blocks (frozen below)
+    top_blocks: int = 0  # how many blocks train; 0 = run the whole model in each update
 
 
 def default_run_dir(task: str) -> str:
@@ -127,13 +129,26 @@ def _eos_ids(tokenizer, policy) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
-def build_batch(policy, value_head, critic, reference, rollout, scores, config: TrainConfig, kl_ctl, lora: bool):
-    """Old log-probs and values, per-token rewards (score at the last token, KL where configured), advantages."""
+def update_blocks(policy, model_config) -> int:
+    """How many top blocks an update needs to run: `train_layers` when the blocks below are frozen and the
+    architecture can start at a block (see `models.top_blocks`), else 0 (the whole model)."""
+    if (not model_config.train_layers or not model_config.reuse_frozen_blocks or model_config.lora_rank
+            or not models.supports_top_blocks(policy)):
+        return 0
+    n_blocks = len(policy.get_decoder().layers)
+    return model_config.train_layers if model_config.train_layers < n_blocks else 0
+
+
+def build_batch(policy, value_head, critic, reference, rollout, scores, config: TrainConfig, kl_ctl, lora: bool,
+                top: int = 0):
+    """Old log-probs and values, per-token rewards (score at the last token, KL where configured), advantages.
+    With `top` > 0 it also keeps the frozen blocks' output, which every update reuses."""
     ppo = config.ppo
     mask = rollout.response_mask.float()
     temperature = config.sampling.temperature
     with torch.no_grad():
-        scored = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature, value_head, critic)
+        scored = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature, value_head,
+                       critic, top_blocks=top)
         ref_logprobs = None
         if lora and (ppo.kl != "off" or ppo.track_kl):
             with policy.disable_adapter():
@@ -162,7 +177,8 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
         advantages, returns, values = per_seq[:, None] * mask, None, None
     if ppo.whiten_advantages:
         advantages = adv.whiten(advantages, mask)
-    batch = Batch(rollout.input_ids, rollout.attention_mask, rollout.response_ids, mask, scored.logprobs, values, advantages, returns)
+    batch = Batch(rollout.input_ids, rollout.attention_mask, rollout.response_ids, mask, scored.logprobs, values, advantages,
+                  returns, scored.block_input, top)
     return batch, stats, ref_logprobs
 
 
@@ -211,8 +227,9 @@ def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, 
     ppo = config.ppo
     entropy_coef, batch_entropy_coef = coefs
     mask = batch.mask[idx]
+    block_input = batch.block_input[idx] if batch.block_input is not None else None
     scored = score(policy, batch.input_ids[idx], batch.attention_mask[idx], batch.response_ids[idx],
-                   config.sampling.temperature, value_head, critic)
+                   config.sampling.temperature, value_head, critic, batch.top_blocks, block_input)
     pg_loss, stats = losses.policy_loss(scored.logprobs, batch.old_logprobs[idx], batch.advantages[idx], mask, ppo.clip)
     entropy = losses.masked_mean(losses.entropy_from_logits(scored.logits), mask)
     batch_entropy, batch_max = losses.batch_entropy(scored.logits, mask, ppo.batch_entropy_position)
@@ -251,6 +268,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     lora = bool(model_config.lora_rank)
     if model_config.gradient_checkpointing:
         policy.gradient_checkpointing_enable()
+    top = update_blocks(policy, model_config)
     use_values = ppo.advantage == "gae" and model_config.value != "none"
     if ppo.advantage == "gae" and not use_values:
         raise ValueError("ppo.advantage=gae needs a value model: set model.value to head or separate")
@@ -317,7 +335,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             scores = checked_rewards(task, prompts, responses)
             # 3. advantages
             t2 = time.perf_counter()
-            batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, scores, config, kl_ctl, lora)
+            batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, scores, config, kl_ctl,
+                                                           lora, top)
             # 4. PPO epochs
             t3 = time.perf_counter()
             coefs = (coefficient(ppo.entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps),
