@@ -176,6 +176,24 @@ def load_tokenizer(name: str):
 
 def load_model(name: str, dtype: str = "float32", seed: int = 0):
     """The causal LM for `name`, in eval mode (the trainer switches modes itself)."""
+    return contiguous_head(_load_model(name, dtype, seed))
+
+
+def contiguous_head(model):
+    """Make the output layer's input contiguous.
+
+    With `logits_to_keep`, models slice the last positions of the hidden states; the slice of a (B, T, H)
+    tensor cannot fold into one matrix, so torch multiplies it by the (H, V) head as B batched products
+    against an expanded weight, 5-10x slower than one matrix product on the CPU (measured: 3.4 s of a 9 s
+    PPO update of smollm2-135m).
+    """
+    head = model.get_output_embeddings()
+    if head is not None:
+        head.register_forward_pre_hook(lambda module, args: tuple(a.contiguous() for a in args))
+    return model
+
+
+def _load_model(name: str, dtype: str, seed: int):
     if dtype not in DTYPES:
         raise ModelError(f"model.dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     if name == "tiny":
@@ -190,7 +208,7 @@ def load_model(name: str, dtype: str = "float32", seed: int = 0):
 
         with open(adapter_config) as f:
             base_name = json.load(f)["base_model_name_or_path"]
-        base = load_model(base_name, dtype, seed)
+        base = _load_model(base_name, dtype, seed)
         return PeftModel.from_pretrained(base, name).merge_and_unload().eval()
     from transformers import AutoModelForCausalLM
 
