@@ -70,12 +70,12 @@ def batch_entropy(logits: torch.Tensor, mask: torch.Tensor, position: str = "fin
     position="final": at each row's last response token (the paper); "mean": averaged over response positions,
     each position's p_bar taken over the rows that have a token there.
     """
-    probs = logits.float().softmax(-1)  # (B, R, V)
     if position == "final":
-        rows = torch.arange(probs.size(0), device=probs.device)
-        p_bar = probs[rows, last_positions(mask)].mean(0)  # (V,)
+        rows = torch.arange(logits.size(0), device=logits.device)
+        p_bar = logits[rows, last_positions(mask)].float().softmax(-1).mean(0)  # (V,)
         return -(p_bar * p_bar.clamp_min(1e-12).log()).sum(), p_bar.max()
     if position == "mean":
+        probs = logits.float().softmax(-1)  # (B, R, V)
         weights = mask.to(probs.dtype)  # (B, R)
         counts = weights.sum(0)  # (R,)
         p_bar = (probs * weights[..., None]).sum(0) / counts.clamp(min=1.0)[:, None]  # (R, V)

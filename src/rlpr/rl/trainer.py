@@ -12,6 +12,7 @@ import math
 import os
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -231,8 +232,11 @@ def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, 
     scored = score(policy, batch.input_ids[idx], batch.attention_mask[idx], batch.response_ids[idx],
                    config.sampling.temperature, value_head, critic, batch.top_blocks, block_input)
     pg_loss, stats = losses.policy_loss(scored.logprobs, batch.old_logprobs[idx], batch.advantages[idx], mask, ppo.clip)
-    entropy = losses.masked_mean(losses.entropy_from_logits(scored.logits), mask)
-    batch_entropy, batch_max = losses.batch_entropy(scored.logits, mask, ppo.batch_entropy_position)
+    # Both entropies are logged every step; they need gradients only when their coefficient is on.
+    with nullcontext() if entropy_coef else torch.no_grad():
+        entropy = losses.masked_mean(losses.entropy_from_logits(scored.logits), mask)
+    with nullcontext() if batch_entropy_coef else torch.no_grad():
+        batch_entropy, batch_max = losses.batch_entropy(scored.logits, mask, ppo.batch_entropy_position)
     loss = pg_loss - entropy_coef * entropy - batch_entropy_coef * batch_entropy
     stats = {k: v.item() for k, v in stats.items()}
     if scored.values is not None:
