@@ -148,3 +148,12 @@ def test_run_directory_contract(tmp_path):
     assert (tmp_path / "checkpoints" / "last" / "trainer_state.pt").exists()
     assert (tmp_path / "checkpoints" / "last" / "config.json").exists()
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 6 == summary["steps"]
+
+
+@pytest.mark.parametrize("option", ["ppo.advantage=turn", "ppo.kl=reward-turn"])
+def test_multi_turn_options_are_refused_on_a_single_turn_task(tmp_path, option):
+    from rlpr.config import ConfigError
+
+    with pytest.raises(ConfigError, match="multi-turn"):
+        train(tiny_config(tmp_path, option), task=LowercaseTask())
+    assert not (tmp_path / "metrics.jsonl").exists()

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _task_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", help="sentiment | arithmetic")
+    p.add_argument("task", help="sentiment | arithmetic | rlef")
     p.add_argument("--preset", help="named preset, e.g. tiny, demo")
     p.add_argument("--config", dest="config_file", help="YAML file of config keys")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. ppo.lr=1e-5 steps=50")
@@ -126,7 +126,7 @@ def _build(args, extra: list[str] | None = None):
 
 
 def cmd_train(args) -> int:
-    from rlpr.rl.trainer import train
+    from rlpr.rl.trainer import train  # single- or multi-turn, by the task
 
     config = _build(args, [f"out={args.out}"] if args.out else [])
     if args.resume and not config.out:

@@ -40,7 +40,7 @@ class PPOConfig:
     vf_coef: float = 0.1
     gamma: float = 1.0
     lam: float = 0.95
-    advantage: str = "gae"  # gae (value function) | group (GRPO-style mean/std) | rloo (leave-one-out) | best (top-1 of the group)
+    advantage: str = "gae"  # gae (value function) | group (GRPO-style mean/std) | rloo (leave-one-out) | best (top-1 of the group) | turn (multi-turn: a value per turn, rlpr.rl.turns)
     whiten_advantages: bool = True
     reward_scale: float = 1.0
     entropy_coef: float = 0.0
@@ -48,7 +48,7 @@ class PPOConfig:
     batch_entropy_position: str = "final"  # final (the paper) | mean (over response positions)
     coef_schedule: str = "constant"  # entropy and batch-entropy coefficients: constant | linear | cosine decay to 0
     coef_decay_steps: int = 0  # steps the decay takes (0 = the whole run); 0 from then on
-    kl: str = "off"  # off | reward-token | reward-response | loss
+    kl: str = "off"  # off | reward-token | reward-response | loss | reward-turn (multi-turn: per turn, geometric mean; rlpr.rl.turns)
     kl_estimator: str = "k1"  # k1 | k2 | k3 (Schulman's estimators)
     kl_coef: float = 0.2
     kl_target: float | None = None  # set for an adaptive coefficient (TRL default target 6)
@@ -77,10 +77,10 @@ class TrainConfig:
 
 
 CHOICES = {
-    "ppo.advantage": ["gae", "group", "rloo", "best"],
+    "ppo.advantage": ["gae", "group", "rloo", "best", "turn"],
     "ppo.batch_entropy_position": ["final", "mean"],
     "ppo.coef_schedule": ["constant", "linear", "cosine"],
-    "ppo.kl": ["off", "reward-token", "reward-response", "loss"],
+    "ppo.kl": ["off", "reward-token", "reward-response", "loss", "reward-turn"],
     "ppo.kl_estimator": ["k1", "k2", "k3"],
     "model.value": ["head", "separate", "none"],
     "model.dtype": ["float32", "bfloat16", "float16"],

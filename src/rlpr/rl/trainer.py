@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from rlpr import checkpoint, models, tracking
-from rlpr.config import TrainConfig, to_dict
+from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
 from rlpr.generate import SamplingConfig, decode_responses, encode_prompts, sample
 from rlpr.rl import advantages as adv
@@ -36,6 +36,9 @@ GROUP_ADVANTAGES = {
     "rloo": adv.leave_one_out_advantages,  # minus the mean of the other samples
     "best": adv.best_of_group_advantages,  # 1 for the group's best sample(s), 0 for the rest
 }
+
+
+MULTI_TURN_ONLY = {"turn", "reward-turn"}  # ppo.advantage / ppo.kl values only rlpr.rl.turns implements
 
 
 class RewardError(RuntimeError):
@@ -190,11 +193,14 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
 
 
 def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, config: TrainConfig, kl_coef: float,
-               optimizer, scheduler, params, generator: torch.Generator, coefs: tuple[float, float] | None = None) -> dict:
+               optimizer, scheduler, params, generator: torch.Generator, coefs: tuple[float, float] | None = None,
+               loss_fn=None) -> dict:
     """PPO epochs over shuffled mini-batches; returns the mean of each loss statistic.
 
-    `coefs` = (entropy_coef, batch_entropy_coef) for this step; by default the config's.
+    `coefs` = (entropy_coef, batch_entropy_coef) for this step; by default the config's. `loss_fn`: a loss with
+    `ppo_loss`'s signature and return, by default `ppo_loss` (the multi-turn trainer adds turn-level values).
     """
+    loss_fn = loss_fn or ppo_loss
     ppo = config.ppo
     coefs = coefs if coefs is not None else (ppo.entropy_coef, ppo.batch_entropy_coef)
     n = batch.input_ids.size(0)
@@ -210,7 +216,7 @@ def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, con
             for m_start in range(0, len(mini), micro):
                 idx = mini[m_start : m_start + micro].to(batch.input_ids.device)
                 weight = len(idx) / len(mini)
-                loss, micro_stats = ppo_loss(policy, value_head, critic, reference_logprobs, batch, idx, config, kl_coef, coefs)
+                loss, micro_stats = loss_fn(policy, value_head, critic, reference_logprobs, batch, idx, config, kl_coef, coefs)
                 (loss * weight).backward()
                 for k, v in micro_stats.items():
                     stats[k] = stats.get(k, 0.0) + v * weight
@@ -256,23 +262,19 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
 
     `task` is any object with the task interface (prompts, reward, metrics); by default the one named by `config.task`.
     """
-    ppo = config.ppo
-    run_dir = config.out or default_run_dir(config.task)
-    resume_from = checkpoint.latest_checkpoint(run_dir) if resume else None
-    if resume and resume_from is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {checkpoint.checkpoint_root(run_dir)}")
-    state = checkpoint.load_state(resume_from) if resume_from else {}
-    _seed_everything(config.seed)
-    device = resolve_device(config.device)
     task = task if task is not None else make_task(config.task, config.task_config)
+    if hasattr(task, "step"):  # a multi-turn task (RLEF) trains on whole episodes
+        from rlpr.rl import turns
 
-    model_config = prepared_model(task, config, run_dir)
-    tokenizer = models.load_tokenizer(model_config.name)
-    policy = models.load_policy(model_config, config.seed, resume_from).to(device)
+        return turns.train(config, resume, task)
+    ppo = config.ppo
+    for key, value in (("ppo.advantage", ppo.advantage), ("ppo.kl", ppo.kl)):
+        if value in MULTI_TURN_ONLY:
+            raise ConfigError(f"{key}={value} is for multi-turn tasks (rlef); task {task.name} is single-turn")
+    run_dir, resume_from, state, device, task = open_run(config, resume, task)
+
+    model_config, tokenizer, policy, top = load_trainable(task, config, run_dir, device, resume_from)
     lora = bool(model_config.lora_rank)
-    if model_config.gradient_checkpointing:
-        policy.gradient_checkpointing_enable()
-    top = update_blocks(policy, model_config)
     use_values = ppo.advantage == "gae" and model_config.value != "none"
     if ppo.advantage == "gae" and not use_values:
         raise ValueError("ppo.advantage=gae needs a value model: set model.value to head or separate")
@@ -287,25 +289,11 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     params = [p for p in policy.parameters() if p.requires_grad]
     params += list(value_head.parameters()) if value_head is not None else []
     params += list(critic.parameters()) if critic is not None else []
-    optimizer = torch.optim.AdamW(params, lr=ppo.lr, weight_decay=ppo.weight_decay, eps=ppo.adam_eps)
-    warmup = max(ppo.warmup_steps, 0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    optimizer, scheduler = make_optimizer(params, ppo)
     kl_ctl = KLController(ppo.kl_coef, ppo.kl_target, ppo.kl_horizon)
     cpu_gen = torch.Generator().manual_seed(config.seed)
     device_gen = torch.Generator(device).manual_seed(config.seed + 1)
-    start_step, elapsed_before = 0, 0.0
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if value_head is not None:
-            value_head.load_state_dict(state["value_head"])
-        if critic is not None:
-            critic.load_state_dict(state["critic"])
-        kl_ctl.coef = state["kl_coef"]
-        cpu_gen.set_state(state["cpu_gen"])
-        device_gen.set_state(state["device_gen"])
-        _restore_global_rng(state["rng"])
-        start_step, elapsed_before = state["step"], state["elapsed_s"]
+    start_step, elapsed_before = restore_training(state, optimizer, scheduler, value_head, critic, kl_ctl, cpu_gen, device_gen)
 
     os.makedirs(run_dir, exist_ok=True)
     write_text_atomic(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(to_dict(config) | {"out": run_dir}, sort_keys=False))
@@ -387,19 +375,26 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     if not config.eval_every or ppo.steps % config.eval_every:
         eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
     samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
-    history = tracker.history
+    samples = [
+        {"prompt": p, "before": b, "after": a,
+         "reward_before": r_b, "reward_after": r_a}
+        for p, b, a, r_b, r_a in zip(show, samples_before, samples_after,
+                                     checked_rewards(task, show, samples_before), checked_rewards(task, show, samples_after))
+    ]
+    return finish_run(run_dir, config, model_config.name, task, tracker.history, wall, eval_metrics, start_metrics, samples)
+
+
+def finish_run(run_dir: str, config: TrainConfig, model_name: str, task, history: list[dict], wall: float,
+               eval_metrics: dict, start_metrics: dict, samples: list[dict]) -> dict:
+    """Write summary.json (final and best step metrics, wall time, held-out metrics at the end and the start,
+    samples before and after, the task's headline figures) and reward.png; returns the summary."""
     summary = tracking.summarise(history, wall, {
         "task": config.task,
         "run_dir": run_dir,
-        "model": model_config.name,
+        "model": model_name,
         **eval_metrics,
         "start": start_metrics,
-        "samples": [
-            {"prompt": p, "before": b, "after": a,
-             "reward_before": r_b, "reward_after": r_a}
-            for p, b, a, r_b, r_a in zip(show, samples_before, samples_after,
-                                         checked_rewards(task, show, samples_before), checked_rewards(task, show, samples_after))
-        ],
+        "samples": samples,
     })
     if hasattr(task, "summary"):  # the task's headline figures
         summary.update(task.summary(start_metrics, eval_metrics))
@@ -407,6 +402,57 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     if history:
         tracking.plot_rewards(history, os.path.join(run_dir, "reward.png"), f"{config.task}: {config.model.name}")
     return summary
+
+
+def open_run(config: TrainConfig, resume: bool, task=None):
+    """Start or continue the run in `config.out` -> (run_dir, checkpoint to resume from or None, its trainer state
+    or {}, device, task). Seeds the global RNGs; a resumed run then restores them (`restore_training`)."""
+    run_dir = config.out or default_run_dir(config.task)
+    resume_from = checkpoint.latest_checkpoint(run_dir) if resume else None
+    if resume and resume_from is None:
+        raise FileNotFoundError(f"--resume: no checkpoint in {checkpoint.checkpoint_root(run_dir)}")
+    state = checkpoint.load_state(resume_from) if resume_from else {}
+    _seed_everything(config.seed)
+    device = resolve_device(config.device)
+    task = task if task is not None else make_task(config.task, config.task_config)
+    return run_dir, resume_from, state, device, task
+
+
+def load_trainable(task, config: TrainConfig, run_dir: str, device, resume_from: str | None):
+    """-> (model config after the task's `prepare_model`, tokenizer, policy on `device` (the checkpoint's weights
+    on resume), how many top blocks an update runs (`update_blocks`))."""
+    model_config = prepared_model(task, config, run_dir)
+    tokenizer = models.load_tokenizer(model_config.name)
+    policy = models.load_policy(model_config, config.seed, resume_from).to(device)
+    if model_config.gradient_checkpointing:
+        policy.gradient_checkpointing_enable()
+    return model_config, tokenizer, policy, update_blocks(policy, model_config)
+
+
+def make_optimizer(params, ppo):
+    """AdamW and its schedule: linear warm-up over `ppo.warmup_steps` optimiser steps, then constant."""
+    optimizer = torch.optim.AdamW(params, lr=ppo.lr, weight_decay=ppo.weight_decay, eps=ppo.adam_eps)
+    warmup = max(ppo.warmup_steps, 0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    return optimizer, scheduler
+
+
+def restore_training(state: dict, optimizer, scheduler, value_head, critic, kl_ctl, cpu_gen, device_gen) -> tuple[int, float]:
+    """Load a checkpoint's trainer state (see `_save`) into the live objects -> (step, elapsed seconds); (0, 0.0)
+    and nothing touched for a fresh run (`state` empty)."""
+    if not state:
+        return 0, 0.0
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if value_head is not None:
+        value_head.load_state_dict(state["value_head"])
+    if critic is not None:
+        critic.load_state_dict(state["critic"])
+    kl_ctl.coef = state["kl_coef"]
+    cpu_gen.set_state(state["cpu_gen"])
+    device_gen.set_state(state["device_gen"])
+    _restore_global_rng(state["rng"])
+    return state["step"], state["elapsed_s"]
 
 
 def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl, cpu_gen, device_gen,

@@ -16,6 +16,7 @@ pads the turns of many episodes into one `Rollout` with per-turn rewards and ret
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -99,14 +100,18 @@ def run_episodes(
     score_every_turn: bool = False,
     device=None,
     progress=None,
+    timings: dict | None = None,
 ) -> list[Episode]:
     """Run one episode per prompt (repeat a prompt for several) and return them in order.
 
     `sampling.max_new_tokens` is the budget of each turn; `max_context` (default: the model's
     `max_position_embeddings`) bounds prompt + answer. `score_every_turn` also runs every turn's program on
     the private tests (`Turn.private_passed`), which evaluation uses to see whether later turns fix programs.
-    `progress(text)`, when given, hears one line per round.
+    `progress(text)`, when given, hears one line per round. `timings`, when given, gains the seconds spent
+    sampling (`generate_s`) and running programs (`sandbox_s`), so a trainer can report time per phase.
     """
+    timings = timings if timings is not None else {}
+    clock = time.perf_counter
     device = device or next(model.parameters()).device
     max_context = max_context or getattr(model.config, "max_position_embeddings", None) or 1 << 30
     eos = eos_ids(tokenizer, model)
@@ -125,6 +130,7 @@ def run_episodes(
         live = [e for e in live if e.end == "running"]
         live.sort(key=lambda e: len(ids[id(e)]))  # similar lengths share a chunk: less padding
         answers: dict[int, tuple[torch.Tensor, torch.Tensor, str]] = {}
+        started = clock()
         for start in range(0, len(live), batch_size):
             chunk = live[start : start + batch_size]
             prompt_ids, prompt_mask = left_pad([ids[id(e)] for e in chunk], pad_id, device)
@@ -134,7 +140,10 @@ def run_episodes(
                 response = rollout.response_ids[row][keep].cpu()
                 text = tokenizer.decode(response, skip_special_tokens=True)
                 answers[id(e)] = (response, rollout.logprobs[row][keep].cpu(), text)
+        timings["generate_s"] = timings.get("generate_s", 0.0) + clock() - started
+        started = clock()
         checks = task.check_turns([e.problem for e in live], [answers[id(e)][2] for e in live])
+        timings["sandbox_s"] = timings.get("sandbox_s", 0.0) + clock() - started
         for e, check in zip(live, checks):
             response, logprobs, text = answers[id(e)]
             penalty = 0.0 if check.valid else task.config.no_code_reward
@@ -154,7 +163,9 @@ def run_episodes(
         if e.end == "context" and e.messages[-1]["role"] == "user":
             e.messages.pop()
             e.turns[-1].feedback = None
+    started = clock()
     _score(task, episodes, score_every_turn)
+    timings["sandbox_s"] = timings.get("sandbox_s", 0.0) + clock() - started
     return episodes
 
 
@@ -167,6 +178,20 @@ def _score(task: RlefTask, episodes: list[Episode], every_turn: bool) -> None:
         if e.turns:
             e.private_passed = e.turns[-1].private_passed
             e.turns[-1].reward += 1.0 if e.private_passed else -1.0
+
+
+def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
+    """What a training step logs about its episodes: shares of solved episodes (the last program passes the
+    private tests) and of how episodes ended, turns per episode, and the share of turns with valid code."""
+    n = max(len(episodes), 1)
+    turns = [t for e in episodes for t in e.turns]
+    return {
+        "solve_rate": sum(bool(e.private_passed) for e in episodes) / n,
+        "public_pass_rate": sum(e.end == "passed" for e in episodes) / n,
+        "context_end_share": sum(e.end == "context" for e in episodes) / n,
+        "mean_turns": len(turns) / n,
+        "valid_code_share": sum(t.check.valid for t in turns) / max(len(turns), 1),
+    }
 
 
 @dataclass
