@@ -18,33 +18,14 @@ from rlpr.tasks.ludii.compiler import (
     typed_calls,
 )
 from rlpr.tasks.ludii.corrupt import KINDS, Evidence, corruptions
-from rlpr.tasks.ludii.coverage import expected_compiles, library_games
+from rlpr.tasks.ludii.coverage import expected_compiles
 from rlpr.tasks.ludii.expand import expand_text
 from rlpr.tasks.ludii.grammar import GrammarError, default_grammar, parse_grammar
-from rlpr.tasks.ludii.paths import find_data_dir, game_files, load_reference, relative_name
-
-DATA = find_data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None, reason="Ludii library not found: set RLPR_LUDII_DIR or add ../shared/data/ludii"
-)
-
-TIC_TAC_TOE = """(game "Tic-Tac-Toe"
-    (players 2)
-    (equipment {
-        (board (square 3))
-        (piece "Disc" P1)
-        (piece "Cross" P2)
-    })
-    (rules
-        (play (move Add (to (sites Empty))))
-        (end (if (is Line 3) (result Mover Win)))
-    )
-)
-"""
+from rlpr.tasks.ludii.paths import load_reference, relative_name
 
 
 def compiled(text: str) -> TypedCall:
-    return compile_game(expand_text(text, DATA, "t.lud"))
+    return compile_game(expand_text(text, name="t.lud"))
 
 
 def error_of(text: str) -> LudiiCompileError:
@@ -76,10 +57,9 @@ def test_grammar_loads_and_parses_its_notation():
 # --- the library ---------------------------------------------------------------------------------
 
 
-@needs_data
-def test_compiler_agrees_with_ludii_on_every_library_game():
-    games, errors = library_games(str(DATA))
-    reference = load_reference(DATA)
+def test_compiler_agrees_with_ludii_on_every_library_game(ludii_dir, ludii_library):
+    games, errors = ludii_library
+    reference = load_reference(ludii_dir)
     assert errors == {} and len(reference) == 397
     disagree = {}
     for name, game in games.items():
@@ -93,20 +73,19 @@ def test_compiler_agrees_with_ludii_on_every_library_game():
     assert disagree == {}
 
 
-@needs_data
-def test_the_match_is_rejected_like_the_reference_unless_allowed():
-    path = next(p for p in game_files(DATA) if p.name == "Tavli.lud")
-    verdict = check_file(path, DATA, relative_name(path, DATA))
+def test_the_match_is_rejected_like_the_reference_unless_allowed(ludii_dir, ludii_game_path):
+    path = ludii_game_path("Tavli.lud")
+    verdict = check_file(path, ludii_dir, relative_name(path, ludii_dir))
     assert not verdict.ok and "match" in verdict.error
-    allowed = check_file(path, DATA, allow_match=True)
+    allowed = check_file(path, ludii_dir, allow_match=True)
     assert allowed.ok and allowed.typed.kind == "match"
 
 
 # --- typed trees ---------------------------------------------------------------------------------
 
 
-def test_typed_tree_names_ludemes_keywords_and_arguments():
-    typed = compiled(TIC_TAC_TOE)
+def test_typed_tree_names_ludemes_keywords_and_arguments(tic_tac_toe):
+    typed = compiled(tic_tac_toe)
     assert typed.kind == "game" and typed.returns == "game"
     kinds = [c.kind for c in typed_calls(typed)]
     assert kinds[:4] == ["game", "players", "equipment", "board"]
@@ -124,8 +103,8 @@ def test_typed_tree_names_ludemes_keywords_and_arguments():
     assert (move.pos.line, move.pos.col) == (9, 15)
 
 
-def test_support_is_checked_against_the_engine_ludemes():
-    verdict = check_text(TIC_TAC_TOE, DATA)
+def test_support_is_checked_against_the_engine_ludemes(tic_tac_toe):
+    verdict = check_text(tic_tac_toe)
     assert verdict.ok and verdict.status == "valid" and verdict.supported is True
     assert support(verdict.typed, frozenset()) == (None, ())
     assert support(verdict.typed, frozenset({"game"})) == (
@@ -136,8 +115,8 @@ def test_support_is_checked_against_the_engine_ludemes():
     assert support(verdict.typed, everything) == (True, ())
 
 
-def test_first_letter_of_keywords_and_enums_is_case_insensitive():
-    assert compiled(TIC_TAC_TOE.replace("(move Add", "(move add").replace("Mover Win", "mover win"))
+def test_first_letter_of_keywords_and_enums_is_case_insensitive(tic_tac_toe):
+    assert compiled(tic_tac_toe.replace("(move Add", "(move add").replace("Mover Win", "mover win"))
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -205,9 +184,9 @@ def test_first_letter_of_keywords_and_enums_is_case_insensitive():
     ],
 )
 def test_a_corrupted_game_is_rejected_naming_line_column_ludeme_and_argument(
-    old, new, line, col, ludeme, argument, message
+    old, new, line, col, ludeme, argument, message, tic_tac_toe
 ):
-    err = error_of(TIC_TAC_TOE.replace(old, new, 1))
+    err = error_of(tic_tac_toe.replace(old, new, 1))
     assert message in err.message
     assert err.pos == f"t.lud:{line}:{col}"
     assert str(err).startswith(f"t.lud:{line}:{col}: ")
@@ -217,35 +196,34 @@ def test_a_corrupted_game_is_rejected_naming_line_column_ludeme_and_argument(
         assert err.argument == argument
 
 
-def test_errors_inside_defines_point_at_the_use_and_the_define():
-    src = '(define "Win" (result Mover Winn))\n' + TIC_TAC_TOE.replace("(result Mover Win)", '("Win")')
+def test_errors_inside_defines_point_at_the_use_and_the_define(tic_tac_toe):
+    src = '(define "Win" (result Mover Winn))\n' + tic_tac_toe.replace("(result Mover Win)", '("Win")')
     err = error_of(src)
     assert "unknown name 'Winn'" in err.message
     assert err.pos.startswith("t.lud:11:") and "define text at t.lud:1:" in err.pos
 
 
-def test_player_count_is_limited_like_ludii():
-    assert "0 to 16 players, not 17" in error_of(TIC_TAC_TOE.replace("(players 2)", "(players 17)")).message
-    assert compiled(TIC_TAC_TOE.replace("(players 2)", "(players 16)"))
+def test_player_count_is_limited_like_ludii(tic_tac_toe):
+    assert "0 to 16 players, not 17" in error_of(tic_tac_toe.replace("(players 2)", "(players 17)")).message
+    assert compiled(tic_tac_toe.replace("(players 2)", "(players 16)"))
 
 
-def test_then_takes_effects_not_decisions():
-    bad = TIC_TAC_TOE.replace("(to (sites Empty))", "(to (sites Empty)) (then (move Pass))")
+def test_then_takes_effects_not_decisions(tic_tac_toe):
+    bad = tic_tac_toe.replace("(to (sites Empty))", "(to (sites Empty)) (then (move Pass))")
     assert "gives decision" in error_of(bad).message
-    assert compiled(TIC_TAC_TOE.replace("(to (sites Empty))", "(to (sites Empty)) (then (moveAgain))"))
+    assert compiled(tic_tac_toe.replace("(to (sites Empty))", "(to (sites Empty)) (then (moveAgain))"))
 
 
-def test_syntax_errors_are_invalid_verdicts():
-    verdict = check_text(TIC_TAC_TOE[:-3], DATA, "t.lud")
+def test_syntax_errors_are_invalid_verdicts(tic_tac_toe):
+    verdict = check_text(tic_tac_toe[:-3], name="t.lud")
     assert verdict.status == "invalid" and "never closed" in verdict.error and verdict.typed is None
 
 
 # --- corrupted games -----------------------------------------------------------------------------
 
 
-@needs_data
-def test_corrupted_games_are_rejected():
-    games, _ = library_games(str(DATA))
+def test_corrupted_games_are_rejected(ludii_dir, ludii_library):
+    games, _ = ludii_library
     evidence = Evidence.from_games(games.values())
     names = sorted(games)
     chosen = {n: games[n] for n in random.Random(7).sample(names, 50) if n != "board/race/escape/Tavli.lud"}
@@ -255,16 +233,15 @@ def test_corrupted_games_are_rejected():
     rejected = {kind: [0, 0] for kind in KINDS}
     for c in made:
         rejected[c.kind][0] += 1
-        rejected[c.kind][1] += not check_text(c.text, DATA, c.game).ok
+        rejected[c.kind][1] += not check_text(c.text, ludii_dir, c.game).ok
     total = sum(r[1] for r in rejected.values()) / sum(r[0] for r in rejected.values())
     assert total >= 0.95, rejected
     for kind in ("rename", "wrong_type", "swap_nesting", "truncate"):
         assert rejected[kind][1] == rejected[kind][0], (kind, rejected[kind])
 
 
-@needs_data
-def test_corruptions_are_seeded():
-    games, _ = library_games(str(DATA))
+def test_corruptions_are_seeded(ludii_library):
+    games, _ = ludii_library
     some = {n: games[n] for n in sorted(games)[:5]}
     ev = Evidence.from_games(games.values())
     assert corruptions(some, seed=3, evidence=ev) == corruptions(some, seed=3, evidence=ev)

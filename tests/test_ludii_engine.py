@@ -11,26 +11,8 @@ from rlpr.tasks.ludii.compiler import SUPPORTED_LUDEMES, compile_game
 from rlpr.tasks.ludii.engine import Unsupported, build_game, registered_kinds, run_playouts
 from rlpr.tasks.ludii.engine.core import Ctx, State
 from rlpr.tasks.ludii.expand import expand_text
-from rlpr.tasks.ludii.paths import find_data_dir
+from rlpr.tasks.ludii.grammar import default_grammar
 from rlpr.tasks.ludii.playout_coverage import compare, load_reference_stats, measure_game
-
-DATA = find_data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None, reason="Ludii library not found: set RLPR_LUDII_DIR or add ../shared/data/ludii"
-)
-
-TIC_TAC_TOE = """(game "Tic-Tac-Toe"
-    (players 2)
-    (equipment {
-        (board (square 3))
-        (piece "Disc" P1)
-        (piece "Cross" P2)
-    })
-    (rules
-        (play (move Add (to (sites Empty))))
-        (end (if (is Line 3) (result Mover Win)))
-    )
-)"""
 
 # Each player steps one piece around a 3x3 board; nothing ever ends the game but the turn limit.
 WANDER = """(game "Wander"
@@ -65,6 +47,9 @@ def play_sites(game, sites: list[int]):
 def test_supported_ludemes_are_the_engine_kinds():
     assert SUPPORTED_LUDEMES == {k for k in registered_kinds() if not k.startswith("#")}
     assert {"move Add", "move Step", "is Line", "sites Empty"} <= SUPPORTED_LUDEMES
+    # every one is a ludeme the grammar declares (pieceRef and playerRef, parameter types, were listed once)
+    declared = {sig.kind for sigs in default_grammar().by_head.values() for sig in sigs}
+    assert SUPPORTED_LUDEMES <= declared, sorted(SUPPORTED_LUDEMES - declared)
 
 
 def test_state_copy_covers_every_slot_and_shares_nothing_mutable():
@@ -78,16 +63,16 @@ def test_state_copy_covers_every_slot_and_shares_nothing_mutable():
             assert getattr(twin, slot) is not value, slot
 
 
-def test_board_sizes():
+def test_board_sizes(tic_tac_toe):
     for board, sites in [("(square 3)", 9), ("(rectangle 3 5)", 15), ("(hex 3)", 19), ("(square 8)", 64)]:
-        game = game_of(TIC_TAC_TOE.replace("(square 3)", board))
+        game = game_of(tic_tac_toe.replace("(square 3)", board))
         assert game.n_board == sites, board
 
 
-def test_tic_tac_toe_random_playouts_are_legal_and_short():
+def test_tic_tac_toe_random_playouts_are_legal_and_short(tic_tac_toe):
     """At most 9 placements; a full board without a line is a draw after both players pass, as in
     Ludii (so a draw lasts 11 turns, and the reference's mean of 7.57 turns agrees)."""
-    game = game_of(TIC_TAC_TOE)
+    game = game_of(tic_tac_toe)
     lines = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
     rng = random.Random(7)
     winners = {0: 0, 1: 0, 2: 0}
@@ -124,8 +109,8 @@ def test_tic_tac_toe_random_playouts_are_legal_and_short():
 @pytest.mark.parametrize(
     "line", [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
 )
-def test_line_of_three_is_found_in_all_eight_directions(line):
-    game = game_of(TIC_TAC_TOE)
+def test_line_of_three_is_found_in_all_eight_directions(line, tic_tac_toe):
+    game = game_of(tic_tac_toe)
     others = [i for i in range(9) if i not in line]
     # the line's last piece at each of its three cells: the line runs away from it both ways,
     # so every compass direction is searched in one of these games
@@ -141,8 +126,8 @@ def test_line_of_three_is_found_in_all_eight_directions(line):
         assert state.over and state.winner == 2, (line, last)
 
 
-def test_no_line_no_win():
-    game = game_of(TIC_TAC_TOE)
+def test_no_line_no_win(tic_tac_toe):
+    game = game_of(tic_tac_toe)
     state = play_sites(game, [0, 2, 1, 4, 3])  # first player holds 0, 1, 3: an L, not a line
     assert not state.over
 
@@ -157,8 +142,8 @@ def test_turn_limit_is_500_turns_per_player_and_a_draw():
         assert outcome.utilities()[1:] == [0.0, 0.0]
 
 
-def test_unsupported_ludemes_are_reported_not_played():
-    text = TIC_TAC_TOE.replace("(square 3))", "(square 3) use:Edge)")
+def test_unsupported_ludemes_are_reported_not_played(tic_tac_toe):
+    text = tic_tac_toe.replace("(square 3))", "(square 3) use:Edge)")
     with pytest.raises(Unsupported):
         game_of(text)
 
@@ -174,16 +159,13 @@ AGREEING = [
 ]
 
 
-@needs_data
 @pytest.mark.parametrize("rel", AGREEING)
-def test_library_game_agrees_with_reference(rel):
-    path = DATA / "lud" / rel
-    if not path.is_file():
-        pytest.skip(f"{rel} not in the library")
-    reference = load_reference_stats(DATA).get(rel)
+def test_library_game_agrees_with_reference(rel, ludii_dir, ludii_game_path):
+    path = ludii_game_path(rel)
+    reference = load_reference_stats(ludii_dir).get(rel)
     if reference is None:
         pytest.skip(f"{rel} not in the reference table")
-    result = measure_game(str(path), str(DATA), n=100, seed=0, stats_n=200)
+    result = measure_game(str(path), str(ludii_dir), n=100, seed=0, stats_n=200)
     compare(result, reference)
     assert result.status == "played" and result.compared
     assert result.agrees, result.differences

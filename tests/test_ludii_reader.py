@@ -6,20 +6,14 @@ import re
 
 import pytest
 
-from rlpr.tasks.ludii.coverage import library_games
 from rlpr.tasks.ludii.expand import expand_file, expand_text
-from rlpr.tasks.ludii.paths import find_data_dir, game_files, relative_name
+from rlpr.tasks.ludii.paths import game_files, relative_name
 from rlpr.tasks.ludii.reader import LudiiSyntaxError, read_text
 from rlpr.tasks.ludii.tree import Atom, Call, fim_splits, to_pretty, to_text, walk
 
-DATA = find_data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None, reason="Ludii library not found: set RLPR_LUDII_DIR or add ../shared/data/ludii"
-)
-
 
 def expand(text: str) -> Call:
-    return expand_text(text, DATA, "t.lud")
+    return expand_text(text, name="t.lud")
 
 
 def text_of(text: str) -> str:
@@ -29,11 +23,10 @@ def text_of(text: str) -> str:
 # --- the library ---------------------------------------------------------------------------------
 
 
-@needs_data
-def test_every_library_file_reads_and_expands():
-    games, errors = library_games(str(DATA))
+def test_every_library_file_reads_and_expands(ludii_dir, ludii_library):
+    games, errors = ludii_library
     assert errors == {}
-    assert len(games) == len(game_files(DATA)) == 397
+    assert len(games) == len(game_files(ludii_dir)) == 397
     assert {g.head for g in games.values()} == {"game", "match"}
     for game in games.values():  # nothing raw is left after expansion
         for node in walk(game):
@@ -41,19 +34,17 @@ def test_every_library_file_reads_and_expands():
             assert not (isinstance(node, Call) and node.head[:1] in '"#')
 
 
-@needs_data
-def test_canonical_text_reads_back_to_the_same_tree():
-    games, _ = library_games(str(DATA))
+def test_canonical_text_reads_back_to_the_same_tree(ludii_dir, ludii_library):
+    games, _ = ludii_library
     for name in sorted(games)[::7]:
         text = to_text(games[name])
-        assert to_text(expand_text(text, DATA, name)) == text
-        assert to_text(expand_text(to_pretty(games[name]), DATA, name)) == text
+        assert to_text(expand_text(text, ludii_dir, name)) == text
+        assert to_text(expand_text(to_pretty(games[name]), ludii_dir, name)) == text
 
 
-@needs_data
-def test_dots_and_boxes_options_are_applied_as_text():
-    path = next(p for p in game_files(DATA) if p.name == "Dots and Boxes.lud")
-    game = expand_file(path, DATA, relative_name(path, DATA))
+def test_dots_and_boxes_options_are_applied_as_text(ludii_dir, ludii_game_path):
+    path = ludii_game_path("Dots and Boxes.lud")
+    game = expand_file(path, ludii_dir, relative_name(path, ludii_dir))
     text = to_text(game)
     # default items: Board "Square" (**), Size 8x8 (**), Dual "No" (empty fragments), End Rules Win (*)
     assert "(equipment {(board (square 8))})" in text
@@ -131,8 +122,7 @@ def test_in_file_defines_shadow_shared_ones_and_game_name_is_protected():
     assert text_of(src) == '(game "X" (mine) 1)'
 
 
-@needs_data
-def test_shared_defines_come_from_def():
+def test_shared_defines_come_from_def(ludii_dir):
     assert text_of('(game ("HandEmpty" P1))') == "(game (= 0 (count in:(sites Hand P1))))"
 
 

@@ -19,24 +19,6 @@ from rlpr.tasks.ludii.reward import (
     reward_from_metrics,
 )
 
-TIC_TAC_TOE = """(game "Tic-Tac-Toe"
-    (players 2)
-    (equipment {
-        (board (square 3))
-        (piece "Disc" P1)
-        (piece "Cross" P2)
-    })
-    (rules
-        (play (move Add (to (sites Empty))))
-        (end (if (is Line 3) (result Mover Win)))
-    )
-)"""
-
-# the first move wins: one turn per playout, not playable
-ONE_MOVE = TIC_TAC_TOE.replace("(is Line 3)", "(is Occupied 4)").replace(
-    "(to (sites Empty))", "(to (sites {4}))"
-)
-
 # nothing but the turn limit ends it: 1000 turns per playout
 WANDER = """(game "Wander"
     (players 2)
@@ -116,17 +98,17 @@ def test_cut_middle_and_reassemble():
     assert reassemble("(a ", "b)", " c)") is None
 
 
-def test_fim_reward_reassembly_failure_is_zero():
-    i = TIC_TAC_TOE.index("(board")
-    j = TIC_TAC_TOE.index("(piece")
-    result = fim_reward(TIC_TAC_TOE[:i], "no brackets here", TIC_TAC_TOE[j:])
+def test_fim_reward_reassembly_failure_is_zero(tic_tac_toe):
+    i = tic_tac_toe.index("(board")
+    j = tic_tac_toe.index("(piece")
+    result = fim_reward(tic_tac_toe[:i], "no brackets here", tic_tac_toe[j:])
     assert result.reward == 0.0 and result.status == "reassembly"
 
 
-def test_fim_reward_of_the_true_middle():
-    i = TIC_TAC_TOE.index("(board")
-    j = TIC_TAC_TOE.index("(piece")
-    result = fim_reward(TIC_TAC_TOE[:i], "(board (square 3)) (whatever", TIC_TAC_TOE[j:], seed=1)
+def test_fim_reward_of_the_true_middle(tic_tac_toe):
+    i = tic_tac_toe.index("(board")
+    j = tic_tac_toe.index("(piece")
+    result = fim_reward(tic_tac_toe[:i], "(board (square 3)) (whatever", tic_tac_toe[j:], seed=1)
     assert result.status == "ok"
     m = result.metrics
     assert m.n_playouts == 100
@@ -135,30 +117,38 @@ def test_fim_reward_of_the_true_middle():
     assert 0.75 < result.reward < 1.0
 
 
-def test_invalid_game_is_zero():
-    result = evaluate_text(TIC_TAC_TOE.replace("(square 3)", "(square)"))
+def test_invalid_game_is_zero(tic_tac_toe):
+    result = evaluate_text(tic_tac_toe.replace("(square 3)", "(square)"))
     assert result.reward == 0.0 and result.status == "invalid"
     assert evaluate_text("(game").status == "invalid"
 
 
-def test_unsupported_game_is_reported_apart():
-    result = evaluate_text(TIC_TAC_TOE.replace("(square 3))", "(square 3) use:Edge)"))
+def test_unsupported_game_is_reported_apart(tic_tac_toe):
+    result = evaluate_text(tic_tac_toe.replace("(square 3))", "(square 3) use:Edge)"))
     assert result.status == "unsupported" and math.isnan(result.reward)
 
 
-def test_one_turn_game_is_unplayable():
-    result = evaluate_text(ONE_MOVE)
+def test_one_turn_game_is_unplayable(tic_tac_toe):
+    # the first move wins: one turn per playout, not playable
+    one_move = tic_tac_toe.replace("(is Line 3)", "(is Occupied 4)").replace(
+        "(to (sites Empty))", "(to (sites {4}))"
+    )
+    result = evaluate_text(one_move)
     assert result.status == "unplayable" and result.reward == 0.05
     assert result.metrics.mean_turns == 1.0
 
 
-def test_over_budget_is_a_timeout():
-    result = evaluate_text(TIC_TAC_TOE, budget_s=1e-6)
+def test_over_budget_is_a_timeout(tic_tac_toe):
+    result = evaluate_text(tic_tac_toe, budget_s=1e-6)
     assert result.status == "timeout" and result.reward == 0.01
 
 
-def test_evaluate_many_keeps_order_and_kills_slow_games():
-    results = evaluate_many([TIC_TAC_TOE, "(game", WANDER], workers=2, timeout_s=1.0, budget_s=60.0)
+def test_evaluate_many_keeps_order_and_kills_slow_games(tic_tac_toe):
+    # Wall-time kill at 5 s: room for Tic-Tac-Toe on busy cores (it failed at 1 s under a load of 5),
+    # while Wander's 1000 playouts of 1000 turns take far longer.
+    results = evaluate_many(
+        [tic_tac_toe, "(game", WANDER], workers=2, timeout_s=5.0, budget_s=600.0, n_playouts=1000
+    )
     assert [r.status for r in results] == ["ok", "invalid", "timeout"]
     assert [r.reward for r in results][1:] == [0.0, 0.01]
 

@@ -1,4 +1,4 @@
-"""Command line: `rlpr train|sft|eval|sample|experiment|bench|sandbox ...`. User errors print one line and exit 2."""
+"""Command line: `rlpr train|sft|eval|sample|experiment|bench|sandbox|ludii ...`. User errors print one line and exit 2."""
 
 from __future__ import annotations
 
@@ -106,11 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=[*BENCH_NAMES, "all"])
     p.add_argument("--json", dest="json_path", help="write the figures to this JSON file (a directory for `all`)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ludii", help="Ludii game descriptions")
+    q = p.add_subparsers(metavar="ACTION").add_parser("check", help="compile and play one .lud file; print verdict, playout statistics, reward")
+    q.add_argument("file", help="the .lud game description")
+    q.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    q.add_argument("--playouts", type=int, default=100, help="random playouts (default 100, as the reward)")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_ludii_check)
     return parser
 
 
 def _task_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", help="sentiment | arithmetic | rlef")
+    p.add_argument("task", help="sentiment | arithmetic | rlef | ludii")
     p.add_argument("--preset", help="named preset, e.g. tiny, demo")
     p.add_argument("--config", dest="config_file", help="YAML file of config keys")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. ppo.lr=1e-5 steps=50")
@@ -271,6 +279,13 @@ def _sandbox_run(args) -> int:
     from rlpr.sandbox.command import sandbox_run_command
 
     return sandbox_run_command(args.program, args.input, args.json, args.wall_s, args.memory_mb)
+
+
+def _ludii_check(args) -> int:
+    # imported here, not at the top: importing rlpr.tasks loads transformers (~1 s on every command)
+    from rlpr.tasks.ludii.check import main as ludii_check
+
+    return ludii_check(args)
 
 
 

@@ -15,6 +15,7 @@ TASKS = {
     "sentiment": ("rlpr.tasks.sentiment", "SentimentTask", "SentimentConfig"),
     "arithmetic": ("rlpr.tasks.arithmetic", "ArithmeticTask", "ArithmeticConfig"),
     "rlef": ("rlpr.tasks.code.rlef", "RlefTask", "RlefConfig"),
+    "ludii": ("rlpr.tasks.ludii.task", "LudiiTask", "LudiiConfig"),
 }
 
 

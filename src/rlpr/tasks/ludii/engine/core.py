@@ -303,7 +303,7 @@ REGISTRY: dict[tuple[str, str], Builder] = {}
 #: Ludeme kinds the engine handles structurally (not through a builder).
 STRUCTURAL = frozenset(
     "game players player equipment rules play end phase nextPhase result byScore score "
-    "board piece hand regions map pair from to between then apply pieceRef playerRef start "
+    "board piece hand regions map pair from to between then apply start "
     "directions range exact min max mode meta swap "
     # graphs (board.py) and start rules (game.py)
     "square rectangle hex graph merge shift scale rotate wedge morris union add remove place "
