@@ -140,7 +140,10 @@ def cmd_train(args) -> int:
     if args.resume and not config.out:
         raise UserError("--resume needs --out DIR, the run to continue")
     summary = train(config, resume=args.resume)
-    print(report(summary))
+    from rlpr import distributed
+
+    if distributed.is_main():  # under torchrun every rank returns the summary; one report is enough
+        print(report(summary))
     return 0
 
 

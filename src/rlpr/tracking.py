@@ -67,6 +67,19 @@ class Tracker:
             self.bar.close()
 
 
+class NullTracker:
+    """The tracker of ranks other than 0 in data-parallel training: rank 0 alone writes the run's records."""
+
+    def __init__(self):
+        self.history: list[dict] = []
+
+    def log(self, metrics: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _clean(value):
     """JSON-safe scalars: tensors to floats, NaN/inf to null."""
     if hasattr(value, "item"):

@@ -8,16 +8,22 @@ from __future__ import annotations
 import torch
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    """Normalise x to unit variance (and zero mean) over the masked entries."""
+def masked_moments(x: torch.Tensor, mask: torch.Tensor, total=torch.sum) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased variance of x over the masked entries (0-dim tensors). `total` sums a tensor's entries:
+    `distributed.global_sum` takes the moments over every rank's entries, as one process would over the batch."""
     m = mask.to(x.dtype)
-    n = m.sum().clamp(min=1.0)
-    mean = (x * m).sum() / n
-    var = (((x - mean) * m) ** 2).sum() / (n - 1).clamp(min=1.0)
+    n = total(m)
+    mean = total(x * m) / n.clamp(min=1.0)
+    return mean, total(((x - mean) * m) ** 2) / (n - 1).clamp(min=1.0)
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8, total=torch.sum) -> torch.Tensor:
+    """Normalise x to unit variance (and zero mean) over the masked entries (`total` as in `masked_moments`)."""
+    mean, var = masked_moments(x, mask, total)
     out = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean:
         out = out + mean
-    return out * m
+    return out * mask.to(x.dtype)
 
 
 def gae(

@@ -3,6 +3,13 @@
 The trainer knows nothing about any task: it asks the task for prompts and rewards and logs what the task
 measures. Everything random draws from two seeded generators saved in each checkpoint, so a resumed run
 repeats the uninterrupted one exactly on the CPU.
+
+Data-parallel (`torchrun --nproc_per_node N -m rlpr train ...`, see `rlpr.distributed`): every rank draws the
+same prompts and samples and scores its shard of them (whole groups), whitening and explained variance use
+sums over all ranks, each optimiser step averages the ranks' gradients, and rank 0 logs the step's figures over
+all ranks and alone evaluates and writes the run directory. The ranks' sampling generators are re-seeded from
+(seed, step, rank) at each step, so a resumed run repeats the uninterrupted one on the same number of ranks;
+checkpoints (rank 0's weights and optimiser) do not depend on it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 import torch
 import yaml
 
-from rlpr import checkpoint, models, tracking
+from rlpr import checkpoint, distributed, models, tracking
 from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
 from rlpr.generate import SamplingConfig, decode_responses, encode_prompts, sample
@@ -66,9 +73,10 @@ def default_run_dir(task: str) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    if device.type == "cuda" and device.index is None and distributed.world_size() > 1:
+        device = torch.device("cuda", distributed.local_rank())  # one GPU per rank
+    return device
 
 
 def checked_rewards(task, prompts: list[str], responses: list[str]) -> list[float]:
@@ -174,22 +182,23 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
     if ppo.advantage == "gae":
         advantages, returns = adv.gae(rewards, scored.values, mask, ppo.gamma, ppo.lam)
         values = scored.values
-        stats["explained_variance"] = explained_variance(values, returns, mask)
+        stats["explained_variance"] = explained_variance(values, returns, mask, distributed.global_sum)
     else:
         totals = rewards.sum(1)
         per_seq = GROUP_ADVANTAGES[ppo.advantage](totals, ppo.group_size)
         advantages, returns, values = per_seq[:, None] * mask, None, None
-    if ppo.whiten_advantages:
-        advantages = adv.whiten(advantages, mask)
+    if ppo.whiten_advantages:  # over all ranks' rows: the statistics of the whole batch
+        advantages = adv.whiten(advantages, mask, total=distributed.global_sum)
     batch = Batch(rollout.input_ids, rollout.attention_mask, rollout.response_ids, mask, scored.logprobs, values, advantages,
                   returns, scored.block_input, top)
     return batch, stats, ref_logprobs
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
-    v, g = values[mask.bool()], returns[mask.bool()]
-    var = g.var()
-    return float("nan") if var.item() == 0 else (1 - (g - v).var() / var).item()
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, total=torch.sum) -> float:
+    """1 - Var(G - V) / Var(G) over the masked entries, NaN when the returns do not vary (`total` as in
+    `adv.masked_moments`)."""
+    var = adv.masked_moments(returns, mask, total)[1]
+    return float("nan") if var.item() == 0 else (1 - adv.masked_moments(returns - values, mask, total)[1] / var).item()
 
 
 def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, config: TrainConfig, kl_coef: float,
@@ -199,18 +208,24 @@ def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, con
 
     `coefs` = (entropy_coef, batch_entropy_coef) for this step; by default the config's. `loss_fn`: a loss with
     `ppo_loss`'s signature and return, by default `ppo_loss` (the multi-turn trainer adds turn-level values).
+
+    With W ranks, `batch` is this rank's shard and each rank runs mini_batch_size / W of its rows per optimiser
+    step (the same shuffle on every rank: `generator` is in the same state); the gradients are averaged over
+    the ranks before clipping, so the step is the one a single process would take on the W slices together,
+    with each slice as one of its micro-batches. The returned statistics are this rank's.
     """
     loss_fn = loss_fn or ppo_loss
     ppo = config.ppo
     coefs = coefs if coefs is not None else (ppo.entropy_coef, ppo.batch_entropy_coef)
     n = batch.input_ids.size(0)
-    micro = ppo.micro_batch_size or ppo.mini_batch_size
+    mini_size = ppo.mini_batch_size // distributed.world_size()  # this rank's slice of a global mini-batch
+    micro = ppo.micro_batch_size or mini_size
     sums: dict[str, float] = {}
     count = 0
     for _ in range(ppo.ppo_epochs):
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n, ppo.mini_batch_size):
-            mini = order[start : start + ppo.mini_batch_size]
+        for start in range(0, n, mini_size):
+            mini = order[start : start + mini_size]
             optimizer.zero_grad(set_to_none=True)
             stats: dict[str, float] = {}
             for m_start in range(0, len(mini), micro):
@@ -220,6 +235,7 @@ def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, con
                 (loss * weight).backward()
                 for k, v in micro_stats.items():
                     stats[k] = stats.get(k, 0.0) + v * weight
+            distributed.average_gradients(params)
             stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm).item()
             optimizer.step()
             scheduler.step()
@@ -271,6 +287,11 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     for key, value in (("ppo.advantage", ppo.advantage), ("ppo.kl", ppo.kl)):
         if value in MULTI_TURN_ONLY:
             raise ConfigError(f"{key}={value} is for multi-turn tasks (rlef); task {task.name} is single-turn")
+    world = distributed.init()  # launched by torchrun / accelerate: join the ranks; else one process, no group
+    for key, value in (("ppo.batch_size", ppo.batch_size), ("ppo.mini_batch_size", ppo.mini_batch_size)):
+        if value % world:
+            raise ConfigError(f"{key}={value}: must be a multiple of the number of processes ({world})")
+    main = distributed.is_main()
     run_dir, resume_from, state, device, task = open_run(config, resume, task)
 
     model_config, tokenizer, policy, top = load_trainable(task, config, run_dir, device, resume_from)
@@ -294,28 +315,36 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     cpu_gen = torch.Generator().manual_seed(config.seed)
     device_gen = torch.Generator(device).manual_seed(config.seed + 1)
     start_step, elapsed_before = restore_training(state, optimizer, scheduler, value_head, critic, kl_ctl, cpu_gen, device_gen)
+    distributed.broadcast_parameters(params)  # every rank starts from rank 0's weights
 
-    os.makedirs(run_dir, exist_ok=True)
-    write_text_atomic(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(to_dict(config) | {"out": run_dir}, sort_keys=False))
+    if main:
+        os.makedirs(run_dir, exist_ok=True)
+        write_text_atomic(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(to_dict(config) | {"out": run_dir}, sort_keys=False))
     train_prompts = task.prompts("train")
     eval_prompts = task.prompts("validation")[: config.eval_size]
     show = eval_prompts[: config.show_samples]
     held_out = eval_sampling(config)
     samples_before = state.get("samples_before")
-    if samples_before is None:
+    if samples_before is None and main:
         samples_before = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
     start_metrics = state.get("start_metrics")  # held-out metrics of the starting model
-    if start_metrics is None:
+    if start_metrics is None and main:
         start_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
-    tracker = tracking.Tracker(run_dir, ppo.steps, start_step, config.tensorboard, config.progress)
+    if main:
+        tracker = tracking.Tracker(run_dir, ppo.steps, start_step, config.tensorboard, config.progress)
+    else:
+        tracker = tracking.NullTracker()
     started = time.perf_counter()
     eval_metrics = {}
     try:
         for step in range(start_step, ppo.steps):
-            # 1. rollout: batch_size prompts, each sampled group_size times (consecutive rows)
+            # 1. rollout: batch_size prompts, each sampled group_size times (consecutive rows); with W ranks every
+            # rank draws the same prompts and samples its batch_size / W of them, whole groups, from its own stream
             t0 = time.perf_counter()
             picks = torch.randint(len(train_prompts), (ppo.batch_size,), generator=cpu_gen).tolist()
-            prompts = [train_prompts[i] for i in picks for _ in range(ppo.group_size)]
+            prompts = [train_prompts[i] for i in distributed.shard(picks) for _ in range(ppo.group_size)]
+            if world > 1:
+                device_gen.manual_seed(distributed.step_seed(config.seed, step))
             ids, mask = encode_prompts(tokenizer, prompts, config.sampling.chat, device)
             policy.eval()
             rollout = sample(policy, ids, mask, config.sampling, _eos_ids(tokenizer, policy), tokenizer.pad_token_id,
@@ -329,14 +358,17 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             t2 = time.perf_counter()
             batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, scores, config, kl_ctl,
                                                            lora, top)
+            batch_stats = distributed.mean_metrics(batch_stats)  # the KL coefficient must move alike on every rank
             # 4. PPO epochs
             t3 = time.perf_counter()
             coefs = (coefficient(ppo.entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps),
                      coefficient(ppo.batch_entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps))
-            update_stats = ppo_update(policy, value_head, critic, ref_logprobs, batch, config, kl_ctl.coef,
-                                      optimizer, scheduler, params, cpu_gen, coefs)
+            update_stats = distributed.mean_metrics(ppo_update(policy, value_head, critic, ref_logprobs, batch, config,
+                                                               kl_ctl.coef, optimizer, scheduler, params, cpu_gen, coefs))
             t4 = time.perf_counter()
-            # 5. log
+            # 5. log: reward and task figures over every rank's samples; timings are rank 0's
+            lengths = rollout.response_mask.sum(1).tolist()
+            prompts, responses, scores, lengths = distributed.gather(prompts, responses, scores, lengths)
             if "kl" in batch_stats:
                 kl_ctl.update(batch_stats["kl"], len(prompts))
             metrics = {
@@ -348,8 +380,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                 "kl_coef": kl_ctl.coef,
                 "entropy_coef": coefs[0],
                 "batch_entropy_coef": coefs[1],
-                "tokens_per_s": rollout.response_mask.sum().item() / max(gen_time, 1e-9),
-                "response_length": rollout.response_mask.sum(1).float().mean().item(),
+                "tokens_per_s": sum(lengths) / max(gen_time, 1e-9),
+                "response_length": float(np.mean(lengths)),
                 "time_generate_s": gen_time,
                 "time_reward_s": t2 - t1,
                 "time_score_s": t3 - t2,
@@ -358,7 +390,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                 **update_stats,
                 **task.metrics(prompts, responses, scores),
             }
-            if config.eval_every and (step + 1) % config.eval_every == 0:
+            if config.eval_every and (step + 1) % config.eval_every == 0 and main:
                 eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
                 metrics.update(eval_metrics)
             tracker.log(metrics)
@@ -372,6 +404,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     if start_step < ppo.steps:
         _save(run_dir, ppo.steps, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl,
               cpu_gen, device_gen, wall, samples_before, start_metrics, config)
+    if not main:
+        return distributed.from_main(None)  # rank 0 evaluates and writes the summary
     if not config.eval_every or ppo.steps % config.eval_every:
         eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
     samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
@@ -381,7 +415,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
         for p, b, a, r_b, r_a in zip(show, samples_before, samples_after,
                                      checked_rewards(task, show, samples_before), checked_rewards(task, show, samples_after))
     ]
-    return finish_run(run_dir, config, model_config.name, task, tracker.history, wall, eval_metrics, start_metrics, samples)
+    return distributed.from_main(finish_run(run_dir, config, model_config.name, task, tracker.history, wall, eval_metrics,
+                                            start_metrics, samples))
 
 
 def finish_run(run_dir: str, config: TrainConfig, model_name: str, task, history: list[dict], wall: float,
@@ -407,7 +442,7 @@ def finish_run(run_dir: str, config: TrainConfig, model_name: str, task, history
 def open_run(config: TrainConfig, resume: bool, task=None):
     """Start or continue the run in `config.out` -> (run_dir, checkpoint to resume from or None, its trainer state
     or {}, device, task). Seeds the global RNGs; a resumed run then restores them (`restore_training`)."""
-    run_dir = config.out or default_run_dir(config.task)
+    run_dir = distributed.from_main(config.out or default_run_dir(config.task))  # the default's timestamp is rank 0's
     resume_from = checkpoint.latest_checkpoint(run_dir) if resume else None
     if resume and resume_from is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {checkpoint.checkpoint_root(run_dir)}")
@@ -421,7 +456,8 @@ def open_run(config: TrainConfig, resume: bool, task=None):
 def load_trainable(task, config: TrainConfig, run_dir: str, device, resume_from: str | None):
     """-> (model config after the task's `prepare_model`, tokenizer, policy on `device` (the checkpoint's weights
     on resume), how many top blocks an update runs (`update_blocks`))."""
-    model_config = prepared_model(task, config, run_dir)
+    with distributed.main_first():  # a model the task prepares in the run directory is built once, by rank 0
+        model_config = prepared_model(task, config, run_dir)
     tokenizer = models.load_tokenizer(model_config.name)
     policy = models.load_policy(model_config, config.seed, resume_from).to(device)
     if model_config.gradient_checkpointing:
@@ -457,6 +493,8 @@ def restore_training(state: dict, optimizer, scheduler, value_head, critic, kl_c
 
 def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl, cpu_gen, device_gen,
           elapsed, samples_before, start_metrics, config: TrainConfig) -> None:
+    """Checkpoint `step`, written by rank 0 (every rank holds the same weights and optimiser state) while the
+    others wait."""
     state = {
         "step": step,
         "optimizer": optimizer.state_dict(),
@@ -471,7 +509,9 @@ def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, sched
         "samples_before": samples_before,
         "start_metrics": start_metrics,
     }
-    checkpoint.save_checkpoint(run_dir, step, policy, tokenizer, state, keep=config.keep_checkpoints)
+    if distributed.is_main():
+        checkpoint.save_checkpoint(run_dir, step, policy, tokenizer, state, keep=config.keep_checkpoints)
+    distributed.barrier()
 
 
 def _seed_everything(seed: int) -> None:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import yaml
 
-from rlpr import models, tracking
+from rlpr import distributed, models, tracking
 from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
 from rlpr.generate import position_ids
@@ -227,6 +227,9 @@ def _samples(episodes: list[Episode]) -> list[dict]:
 
 def _check(config: TrainConfig) -> None:
     ppo, value = config.ppo, config.model.value
+    if distributed.init() > 1:  # episodes give ranks unequal numbers of turn rows; the update needs equal shards
+        raise ConfigError(f"multi-turn training (task {config.task}) runs in one process, not "
+                          f"{distributed.world_size()}: launch it without torchrun / accelerate")
     if ppo.advantage == "turn" and value != "separate":
         raise ConfigError("ppo.advantage=turn predicts values with a separate critic: set model.value=separate")
     if ppo.advantage == "gae" and value == "none":
