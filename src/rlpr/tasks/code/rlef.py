@@ -367,15 +367,7 @@ class RlefTask:
             key = (problem.name, ex.code)
             if key not in self._checks:
                 todo[key] = problem
-        jobs, owners = [], []
-        for key, problem in todo.items():
-            for job in public_jobs(problem, key[1]):
-                jobs.append(job)
-                owners.append(key)
-        results = self.pool.run_many(jobs) if jobs else []
-        found: dict[tuple[str, str], list] = {key: [] for key in todo}
-        for key, result in zip(owners, results):
-            found[key].append(result)
+        found = self._run_grouped(todo, public_jobs)
         for key, problem in todo.items():
             self._checks.put(key, [_public_result(problem, i, r) for i, r in enumerate(found[key])])
         return [
@@ -383,18 +375,23 @@ class RlefTask:
             for p, ex in zip(problems, extracted)
         ]
 
-    def private_passed(self, problems: list[Problem], codes: list[str]) -> list[bool]:
-        """Whether each program passes its problem's private tests (one pool call for all)."""
-        todo = {(p.name, c): p for p, c in zip(problems, codes) if (p.name, c) not in self._private}
+    def _run_grouped(self, todo: dict[tuple[str, str], Problem], make_jobs) -> dict[tuple[str, str], list]:
+        """Run `make_jobs(problem, code)` for every (name, code) key in one pool call -> results by key, in order."""
         jobs, owners = [], []
         for key, problem in todo.items():
-            for job in private_jobs(problem, key[1]):
+            for job in make_jobs(problem, key[1]):
                 jobs.append(job)
                 owners.append(key)
         results = self.pool.run_many(jobs) if jobs else []
         found: dict[tuple[str, str], list] = {key: [] for key in todo}
         for key, result in zip(owners, results):
             found[key].append(result)
+        return found
+
+    def private_passed(self, problems: list[Problem], codes: list[str]) -> list[bool]:
+        """Whether each program passes its problem's private tests (one pool call for all)."""
+        todo = {(p.name, c): p for p, c in zip(problems, codes) if (p.name, c) not in self._private}
+        found = self._run_grouped(todo, private_jobs)
         for key, problem in todo.items():
             self._private.put(key, _private_ok(problem, found[key]))
         return [self._private[(p.name, c)] for p, c in zip(problems, codes)]
