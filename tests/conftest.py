@@ -80,3 +80,24 @@ def tic_tac_toe() -> str:
     """Tic-Tac-Toe as the library writes it, without its metadata (the tests' small valid game; error
     positions in the compiler's tests are counted in this text)."""
     return TIC_TAC_TOE
+
+
+WANDER = """(game "Wander"
+    (players 2)
+    (equipment {
+        (board (square 3))
+        (piece "Ball" Each (move Step Orthogonal (to if:(is Empty (to)))))
+    })
+    (rules
+        (start { (place "Ball1" 0) (place "Ball2" 8) })
+        (play (forEach Piece))
+        (end (if (= (count Pieces Mover) 0) (result Mover Loss)))
+    )
+)"""
+
+
+@pytest.fixture
+def wander() -> str:
+    """Each player steps one piece around a 3x3 board; nothing ever ends the game but the turn limit
+    (500 turns per player): the tests' endless game."""
+    return WANDER

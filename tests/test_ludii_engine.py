@@ -14,20 +14,6 @@ from rlpr.tasks.ludii.expand import expand_text
 from rlpr.tasks.ludii.grammar import default_grammar
 from rlpr.tasks.ludii.playout_coverage import compare, load_reference_stats, measure_game
 
-# Each player steps one piece around a 3x3 board; nothing ever ends the game but the turn limit.
-WANDER = """(game "Wander"
-    (players 2)
-    (equipment {
-        (board (square 3))
-        (piece "Ball" Each (move Step Orthogonal (to if:(is Empty (to)))))
-    })
-    (rules
-        (start { (place "Ball1" 0) (place "Ball2" 8) })
-        (play (forEach Piece))
-        (end (if (= (count Pieces Mover) 0) (result Mover Loss)))
-    )
-)"""
-
 
 def game_of(text: str):
     return build_game(compile_game(expand_text(text)))
@@ -132,8 +118,8 @@ def test_no_line_no_win(tic_tac_toe):
     assert not state.over
 
 
-def test_turn_limit_is_500_turns_per_player_and_a_draw():
-    game = game_of(WANDER)
+def test_turn_limit_is_500_turns_per_player_and_a_draw(wander):
+    game = game_of(wander)
     stats = run_playouts(game, 2, seed=3)
     assert stats.error is None and stats.n == 2
     for outcome in stats.outcomes:

@@ -19,20 +19,6 @@ from rlpr.tasks.ludii.reward import (
     reward_from_metrics,
 )
 
-# nothing but the turn limit ends it: 1000 turns per playout
-WANDER = """(game "Wander"
-    (players 2)
-    (equipment {
-        (board (square 3))
-        (piece "Ball" Each (move Step Orthogonal (to if:(is Empty (to)))))
-    })
-    (rules
-        (start { (place "Ball1" 0) (place "Ball2" 8) })
-        (play (forEach Piece))
-        (end (if (= (count Pieces Mover) 0) (result Mover Loss)))
-    )
-)"""
-
 
 def win(p: int, n: int = 2, turns: int = 10) -> Outcome:
     """Player ``p`` first; the others share the remaining places (rank (n + 2) / 2)."""
@@ -143,17 +129,17 @@ def test_over_budget_is_a_timeout(tic_tac_toe):
     assert result.status == "timeout" and result.reward == 0.01
 
 
-def test_evaluate_many_keeps_order_and_kills_slow_games(tic_tac_toe):
+def test_evaluate_many_keeps_order_and_kills_slow_games(tic_tac_toe, wander):
     # Wall-time kill at 5 s: room for Tic-Tac-Toe on busy cores (it failed at 1 s under a load of 5),
     # while Wander's 1000 playouts of 1000 turns take far longer.
     results = evaluate_many(
-        [tic_tac_toe, "(game", WANDER], workers=2, timeout_s=5.0, budget_s=600.0, n_playouts=1000
+        [tic_tac_toe, "(game", wander], workers=2, timeout_s=5.0, budget_s=600.0, n_playouts=1000
     )
     assert [r.status for r in results] == ["ok", "invalid", "timeout"]
     assert [r.reward for r in results][1:] == [0.0, 0.01]
 
 
-def test_the_budget_stops_a_long_playout_midway():
-    result = evaluate_text(WANDER, budget_s=0.05)
+def test_the_budget_stops_a_long_playout_midway(wander):
+    result = evaluate_text(wander, budget_s=0.05)
     assert result.status == "timeout" and result.reward == 0.01
     assert result.seconds < 5.0
