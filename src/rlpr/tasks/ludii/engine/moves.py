@@ -94,6 +94,14 @@ class _Spec:
         return [v] if v >= 0 else []
 
 
+def _attach(moves: list, then) -> list:
+    """Give every move the compiled `then` consequents (when there are any); returns `moves`."""
+    if then is not None:
+        for m in moves:
+            m.then.append(then)
+    return moves
+
+
 def _then(c: Compiler, node):
     """The compiled consequents of a ludeme's ``then`` argument, or None."""
     t = node.args.get("then")
@@ -674,10 +682,7 @@ def _and(c, node):
         out = []
         for g in gens:
             out.extend(g(ctx))
-        if then is not None:
-            for m in out:
-                m.then.append(then)
-        return out
+        return _attach(out, then)
 
     return gen
 
@@ -691,10 +696,7 @@ def _if(c, node):
 
     def gen(ctx):
         out = a(ctx) if cond(ctx) else (b(ctx) if b is not None else [])
-        if then is not None:
-            for m in out:
-                m.then.append(then)
-        return out
+        return _attach(out, then)
 
     if then is None:
         gen.branch = lambda ctx: a if cond(ctx) else b  # type: ignore[attr-defined]
@@ -710,10 +712,7 @@ def _priority(c, node):
         for g in gens:
             out = g(ctx)
             if out:
-                if then is not None:
-                    for m in out:
-                        m.then.append(then)
-                return out
+                return _attach(out, then)
         return []
 
     return gen
@@ -760,10 +759,7 @@ def _do(c, node):
             result = prior(ctx)
         if after is not None and not (auto and ctx.in_threat):
             result = [m for m in result if game.passes_after(ctx, m, after)]
-        if then is not None:
-            for m in result:
-                m.then.append(then)
-        return result
+        return _attach(result, then)
 
     gen.prior = prior  # type: ignore[attr-defined]
     gen.after = after if nxt is None else None  # type: ignore[attr-defined]
@@ -865,10 +861,7 @@ def _foreach_site(c, node):
         ctx.site = old
         if not out and none_yet is not None:
             out = none_yet(ctx)
-        if then is not None:
-            for m in out:
-                m.then.append(then)
-        return out
+        return _attach(out, then)
 
     return gen
 
@@ -887,10 +880,7 @@ def _foreach_value(c, node):
             ctx.value = v
             out.extend(body(ctx))
         ctx.value = old
-        if then is not None:
-            for m in out:
-                m.then.append(then)
-        return out
+        return _attach(out, then)
 
     return gen
 
@@ -911,10 +901,7 @@ def _foreach_player(c, node):
             ctx.player = p
             out.extend(body(ctx))
         ctx.player = old
-        if then is not None:
-            for m in out:
-                m.then.append(then)
-        return out
+        return _attach(out, then)
 
     return gen
 
@@ -933,10 +920,7 @@ def _max_moves(c, node):
             counts = [game.replay_length(ctx, m) for m in moves]
             best = max(counts)
             moves = [m for m, k in zip(moves, counts) if k == best]
-        if then is not None:
-            for m in moves:
-                m.then.append(then)
-        return moves
+        return _attach(moves, then)
 
     return gen
 
