@@ -49,6 +49,21 @@ def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+def shared_rows(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """When rows repeat (a prompt sampled G times): `(first, inverse)` with one row index per distinct row and
+    each row's distinct row, so that `ids[first][inverse]` equals `ids`; None when every row differs.
+
+    Work on a repeated row's tokens can then run once per distinct row and be expanded with `inverse`.
+    """
+    rows = torch.cat([ids, mask.to(ids.dtype)], dim=1)
+    distinct, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    if distinct.size(0) == rows.size(0):
+        return None
+    order = torch.arange(rows.size(0), device=rows.device)
+    first = torch.full((distinct.size(0),), rows.size(0), device=rows.device).scatter_reduce(0, inverse, order, "amin")
+    return first, inverse
+
+
 def encode_prompts(tokenizer, prompts: list[str], chat: bool = False, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded (ids, mask) for a list of prompt strings, optionally through the chat template."""
     if chat:
@@ -105,10 +120,18 @@ def sample(
 
     cache = InPlaceCache(capacity=prompt_ids.size(1) + max_new)
     mask = prompt_mask  # (A, L): the rows still computed, in cache order
+    # A prompt sampled G times is read once: its logits and cache rows are copied to the G rows afterwards.
+    shared = shared_rows(prompt_ids, prompt_mask)
+    first = shared[0] if shared is not None else slice(None)
     out = model(
-        input_ids=prompt_ids, attention_mask=mask, position_ids=position_ids(mask),
+        input_ids=prompt_ids[first], attention_mask=mask[first], position_ids=position_ids(mask[first]),
         cache=cache, use_cache=True, logits_to_keep=1,
     )
+    last_logits = out.logits[:, -1, :]
+    if shared is not None:
+        last_logits = last_logits[shared[1]]
+        if max_new > 1:
+            cache.keep(shared[1])
     next_position = position_ids(mask)[:, -1:] + 1
     rows = torch.arange(batch, device=device)  # (A,) batch row of each computed row; exactly the unfinished rows
     response = torch.full((batch, max_new), pad_id, dtype=torch.long, device=device)
@@ -116,7 +139,7 @@ def sample(
     alive = torch.zeros(batch, max_new, dtype=torch.long, device=device)
     steps = 0
     for step in range(max_new):
-        logits = out.logits[:, -1, :].float()  # (A, V)
+        logits = last_logits.float()  # (A, V)
         if config.temperature != 1.0:
             logits = logits / max(config.temperature, 1e-5)
         if banned.numel():
@@ -155,6 +178,7 @@ def sample(
             input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
             cache=cache, use_cache=True,
         )
+        last_logits = out.logits[:, -1, :]
         next_position = next_position + 1
     return Rollout(
         prompt_ids=prompt_ids,
