@@ -157,3 +157,29 @@ def test_multi_turn_options_are_refused_on_a_single_turn_task(tmp_path, option):
     with pytest.raises(ConfigError, match="multi-turn"):
         train(tiny_config(tmp_path, option), task=LowercaseTask())
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_learning_rate_schedules_warm_up_then_decay_to_zero_at_the_last_optimiser_step(schedule):
+    import torch
+
+    from rlpr.config import PPOConfig
+    from rlpr.rl.trainer import make_optimizer
+
+    # 10 steps x 2 epochs x (4 prompts x 2 samples / mini-batches of 4) = 40 optimiser steps, 4 of warm-up
+    ppo = PPOConfig(steps=10, ppo_epochs=2, batch_size=4, group_size=2, mini_batch_size=4, lr=0.5, warmup_steps=4,
+                    lr_schedule=schedule)
+    optimizer, scheduler = make_optimizer([torch.nn.Parameter(torch.zeros(1))], ppo)
+    rates = []
+    for _ in range(40):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:4] == pytest.approx([0.125, 0.25, 0.375, 0.5])
+    if schedule == "constant":
+        assert rates[4:] == pytest.approx([0.5] * 36)
+    else:
+        assert rates[4] == pytest.approx(0.5) and all(a > b for a, b in zip(rates[4:], rates[5:]))
+        assert 0 < rates[-1] < 0.5 / 30 and scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+        middle = 0.25 if schedule == "linear" else 0.5 * 0.5 * (1 + math.cos(math.pi * 0.5))
+        assert rates[4 + 18] == pytest.approx(middle)

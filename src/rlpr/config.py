@@ -34,6 +34,7 @@ class PPOConfig:
     weight_decay: float = 0.0
     adam_eps: float = 1e-8
     warmup_steps: int = 0
+    lr_schedule: str = "constant"  # after warm-up: constant | linear | cosine decay to 0 at the last optimiser step
     max_grad_norm: float = 1.0
     clip: float = 0.2
     value_clip: float = 0.2
@@ -78,6 +79,7 @@ class TrainConfig:
 
 CHOICES = {
     "ppo.advantage": ["gae", "group", "rloo", "best", "turn"],
+    "ppo.lr_schedule": ["constant", "linear", "cosine"],
     "ppo.batch_entropy_position": ["final", "mean"],
     "ppo.coef_schedule": ["constant", "linear", "cosine"],
     "ppo.kl": ["off", "reward-token", "reward-response", "loss", "reward-turn"],

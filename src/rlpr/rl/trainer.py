@@ -466,11 +466,18 @@ def load_trainable(task, config: TrainConfig, run_dir: str, device, resume_from:
 
 
 def make_optimizer(params, ppo):
-    """AdamW and its schedule: linear warm-up over `ppo.warmup_steps` optimiser steps, then constant."""
+    """AdamW and its schedule: linear warm-up over `ppo.warmup_steps` optimiser steps, then `ppo.lr_schedule`
+    (constant, or a linear or cosine decay that reaches 0 at the run's last optimiser step)."""
     optimizer = torch.optim.AdamW(params, lr=ppo.lr, weight_decay=ppo.weight_decay, eps=ppo.adam_eps)
     warmup = max(ppo.warmup_steps, 0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
-    return optimizer, scheduler
+    total = ppo.steps * ppo.ppo_epochs * math.ceil(ppo.batch_size * ppo.group_size / ppo.mini_batch_size)
+
+    def factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return coefficient(1.0, ppo.lr_schedule, s - warmup, total - warmup)
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def restore_training(state: dict, optimizer, scheduler, value_head, critic, kl_ctl, cpu_gen, device_gen) -> tuple[int, float]:
