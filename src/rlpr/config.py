@@ -16,6 +16,8 @@ import yaml
 
 from rlpr.generate import SamplingConfig
 from rlpr.models import ModelConfig
+from rlpr.rollout import RolloutConfig
+from rlpr.rollout.rewards import RewardConfig
 
 
 class ConfigError(ValueError):
@@ -73,6 +75,8 @@ class TrainConfig:
     progress: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)  # which engine samples (hf | vllm)
+    reward: RewardConfig = field(default_factory=RewardConfig)  # where rewards are computed (worker processes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     task_config: dict = field(default_factory=dict)  # the task's own options, checked by the task
 
@@ -86,6 +90,7 @@ CHOICES = {
     "ppo.kl_estimator": ["k1", "k2", "k3"],
     "model.value": ["head", "separate", "none"],
     "model.dtype": ["float32", "bfloat16", "float16"],
+    "rollout.engine": ["hf", "vllm"],
 }
 
 

@@ -29,12 +29,14 @@ import yaml
 from rlpr import checkpoint, distributed, models, tracking
 from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
-from rlpr.generate import SamplingConfig, decode_responses, encode_prompts, sample
+from rlpr.generate import SamplingConfig, decode_responses
 from rlpr.rl import advantages as adv
 from rlpr.rl import losses
 from rlpr.rl.kl import KLController
 from rlpr.rl.schedules import coefficient
 from rlpr.rl.scoring import score
+from rlpr.rollout import RolloutConfig, check_engine, make_engine
+from rlpr.rollout.rewards import RewardError, RewardPool, TaskSpec, checked_rewards  # noqa: F401 (RewardError: re-exported)
 from rlpr.tasks import make_task
 
 # Critic-free advantages from the G samples of each prompt: (N*G,) scores -> (N*G,) advantages.
@@ -46,10 +48,6 @@ GROUP_ADVANTAGES = {
 
 
 MULTI_TURN_ONLY = {"turn", "reward-turn"}  # ppo.advantage / ppo.kl values only rlpr.rl.turns implements
-
-
-class RewardError(RuntimeError):
-    """A task's reward raised or returned a non-finite value; the message names the task and the sample."""
 
 
 @dataclass
@@ -79,41 +77,24 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def checked_rewards(task, prompts: list[str], responses: list[str]) -> list[float]:
-    """The task's rewards, or a RewardError naming the task and the first offending sample."""
-    try:
-        rewards = [float(r) for r in task.reward(prompts, responses)]
-    except Exception as err:  # find the sample that breaks it, one at a time
-        for p, r in zip(prompts, responses):
-            try:
-                task.reward([p], [r])
-            except Exception as single:
-                raise RewardError(f"task {task.name}: reward raised {type(single).__name__}: {single} "
-                                  f"on prompt {p!r}, response {r!r}") from single
-        raise RewardError(f"task {task.name}: reward raised {type(err).__name__}: {err}") from err
-    if len(rewards) != len(responses):
-        raise RewardError(f"task {task.name}: reward returned {len(rewards)} values for {len(responses)} responses")
-    for p, r, value in zip(prompts, responses, rewards):
-        if not math.isfinite(value):
-            raise RewardError(f"task {task.name}: reward is {value} on prompt {p!r}, response {r!r}")
-    return rewards
-
-
-def generate_texts(policy, tokenizer, prompts: list[str], sampling: SamplingConfig, device, seed: int, task=None):
-    """Sample one response per prompt with a private generator (leaves the training RNG untouched)."""
+def generate_texts(policy, tokenizer, prompts: list[str], sampling: SamplingConfig, device, seed: int, task=None,
+                   engine=None):
+    """Sample one response per prompt with a private generator (leaves the training RNG untouched), through
+    `engine` (by default the hf engine on `policy`)."""
     if not prompts:
         return []
     generator = torch.Generator(device).manual_seed(seed)
-    ids, mask = encode_prompts(tokenizer, prompts, sampling.chat, device)
-    rollout = sample(policy, ids, mask, sampling, eos_ids=_eos_ids(tokenizer, policy), pad_id=tokenizer.pad_token_id,
-                     generator=generator, banned_ids=getattr(task, "banned_token_ids", None), tokenizer=tokenizer)
-    return decode_responses(tokenizer, rollout, sampling.stop)
+    if engine is None:
+        engine = make_engine(RolloutConfig(), policy, tokenizer, _eos_ids(tokenizer, policy),
+                             getattr(task, "banned_token_ids", None))
+    return decode_responses(tokenizer, engine.generate(prompts, sampling, generator), sampling.stop)
 
 
-def evaluate(policy, tokenizer, task, prompts: list[str], sampling: SamplingConfig, device, seed: int) -> dict:
-    """Held-out reward and task metrics, prefixed `eval_`."""
-    responses = generate_texts(policy, tokenizer, prompts, sampling, device, seed, task)
-    rewards = checked_rewards(task, prompts, responses)
+def evaluate(policy, tokenizer, task, prompts: list[str], sampling: SamplingConfig, device, seed: int, engine=None,
+             reward_pool: RewardPool | None = None) -> dict:
+    """Held-out reward and task metrics, prefixed `eval_`; sampled by `engine`, rewarded by `reward_pool` if given."""
+    responses = generate_texts(policy, tokenizer, prompts, sampling, device, seed, task, engine)
+    rewards = reward_pool(prompts, responses) if reward_pool is not None else checked_rewards(task, prompts, responses)
     metrics = {"eval_reward_mean": float(np.mean(rewards))}
     metrics.update({f"eval_{k}": v for k, v in task.metrics(prompts, responses, rewards).items()})
     return metrics
@@ -154,7 +135,8 @@ def update_blocks(policy, model_config) -> int:
 def build_batch(policy, value_head, critic, reference, rollout, scores, config: TrainConfig, kl_ctl, lora: bool,
                 top: int = 0):
     """Old log-probs and values, per-token rewards (score at the last token, KL where configured), advantages.
-    With `top` > 0 it also keeps the frozen blocks' output, which every update reuses."""
+    With `top` > 0 it also keeps the frozen blocks' output, which every update reuses. `scores` is a list, or a
+    function that returns it: called after the scoring passes, so reward workers can run meanwhile (reward.overlap)."""
     ppo = config.ppo
     mask = rollout.response_mask.float()
     temperature = config.sampling.temperature
@@ -167,6 +149,8 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
                 ref_logprobs = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature).logprobs
         elif reference is not None:
             ref_logprobs = score(reference, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature).logprobs
+    if callable(scores):
+        scores = scores()
     last = losses.last_positions(mask)
     rows = torch.arange(mask.size(0), device=mask.device)
     rewards = torch.zeros_like(mask)
@@ -278,8 +262,12 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
 
     `task` is any object with the task interface (prompts, reward, metrics); by default the one named by `config.task`.
     """
+    reward_source = task if task is not None else TaskSpec(config.task, config.task_config)  # rebuilt by reward workers
     task = task if task is not None else make_task(config.task, config.task_config)
     if hasattr(task, "step"):  # a multi-turn task (RLEF) trains on whole episodes
+        if config.rollout.engine != "hf" or config.reward.workers:
+            raise ConfigError(f"rollout.engine and reward.workers are for single-turn tasks; {task.name} samples with "
+                              "the hf engine and runs its tests in its own sandbox pool (task_config.workers)")
         from rlpr.rl import turns
 
         return turns.train(config, resume, task)
@@ -293,6 +281,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             raise ConfigError(f"{key}={value}: must be a multiple of the number of processes ({world})")
     main = distributed.is_main()
     run_dir, resume_from, state, device, task = open_run(config, resume, task)
+    check_engine(config.rollout, device, world, bool(config.model.lora_rank))  # before any model loads
 
     model_config, tokenizer, policy, top = load_trainable(task, config, run_dir, device, resume_from)
     lora = bool(model_config.lora_rank)
@@ -316,6 +305,9 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     device_gen = torch.Generator(device).manual_seed(config.seed + 1)
     start_step, elapsed_before = restore_training(state, optimizer, scheduler, value_head, critic, kl_ctl, cpu_gen, device_gen)
     distributed.broadcast_parameters(params)  # every rank starts from rank 0's weights
+    engine = make_engine(config.rollout, policy, tokenizer, _eos_ids(tokenizer, policy),
+                         getattr(task, "banned_token_ids", None), config.seed)
+    reward_pool = RewardPool(task, config.reward, reward_source)  # closed after the last step
 
     if main:
         os.makedirs(run_dir, exist_ok=True)
@@ -326,10 +318,10 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     held_out = eval_sampling(config)
     samples_before = state.get("samples_before")
     if samples_before is None and main:
-        samples_before = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
+        samples_before = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task, engine)
     start_metrics = state.get("start_metrics")  # held-out metrics of the starting model
     if start_metrics is None and main:
-        start_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
+        start_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine, reward_pool)
     if main:
         tracker = tracking.Tracker(run_dir, ppo.steps, start_step, config.tensorboard, config.progress)
     else:
@@ -345,19 +337,23 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             prompts = [train_prompts[i] for i in distributed.shard(picks) for _ in range(ppo.group_size)]
             if world > 1:
                 device_gen.manual_seed(distributed.step_seed(config.seed, step))
-            ids, mask = encode_prompts(tokenizer, prompts, config.sampling.chat, device)
             policy.eval()
-            rollout = sample(policy, ids, mask, config.sampling, _eos_ids(tokenizer, policy), tokenizer.pad_token_id,
-                             device_gen, getattr(task, "banned_token_ids", None), tokenizer)
+            rollout = engine.generate(prompts, config.sampling, device_gen)
+            engine.sleep()  # vllm: its GPU memory goes back to the trainer until the next rollout
             gen_time = time.perf_counter() - t0
             responses = decode_responses(tokenizer, rollout, config.sampling.stop)
-            # 2. reward
+            # 2. reward: in this process or in reward workers; with reward.overlap, during the scoring passes of step 3
             t1 = time.perf_counter()
-            scores = checked_rewards(task, prompts, responses)
+            pending = reward_pool.submit(prompts, responses)
+            if not config.reward.overlap:
+                pending.result()
             # 3. advantages
             t2 = time.perf_counter()
-            batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, scores, config, kl_ctl,
-                                                           lora, top)
+            waited = pending.wait_s
+            batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, pending.result,
+                                                           config, kl_ctl, lora, top)
+            scores = pending.result()
+            overlap_wait = pending.wait_s - waited  # time step 3 spent waiting for rewards, counted as reward time
             batch_stats = distributed.mean_metrics(batch_stats)  # the KL coefficient must move alike on every rank
             # 4. PPO epochs
             t3 = time.perf_counter()
@@ -365,6 +361,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                      coefficient(ppo.batch_entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps))
             update_stats = distributed.mean_metrics(ppo_update(policy, value_head, critic, ref_logprobs, batch, config,
                                                                kl_ctl.coef, optimizer, scheduler, params, cpu_gen, coefs))
+            engine.sync_weights(policy)
             t4 = time.perf_counter()
             # 5. log: reward and task figures over every rank's samples; timings are rank 0's
             lengths = rollout.response_mask.sum(1).tolist()
@@ -383,15 +380,16 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                 "tokens_per_s": sum(lengths) / max(gen_time, 1e-9),
                 "response_length": float(np.mean(lengths)),
                 "time_generate_s": gen_time,
-                "time_reward_s": t2 - t1,
-                "time_score_s": t3 - t2,
+                "time_reward_s": t2 - t1 + overlap_wait,
+                "time_score_s": t3 - t2 - overlap_wait,
                 "time_update_s": t4 - t3,
                 **batch_stats,
                 **update_stats,
                 **task.metrics(prompts, responses, scores),
             }
             if config.eval_every and (step + 1) % config.eval_every == 0 and main:
-                eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
+                eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine,
+                                        reward_pool)
                 metrics.update(eval_metrics)
             tracker.log(metrics)
             # 6. checkpoint
@@ -400,15 +398,16 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                       cpu_gen, device_gen, elapsed_before + time.perf_counter() - started, samples_before, start_metrics, config)
     finally:
         tracker.close()
+        reward_pool.close()
     wall = elapsed_before + time.perf_counter() - started
     if start_step < ppo.steps:
         _save(run_dir, ppo.steps, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl,
               cpu_gen, device_gen, wall, samples_before, start_metrics, config)
     if not main:
         return distributed.from_main(None)  # rank 0 evaluates and writes the summary
-    if not config.eval_every or ppo.steps % config.eval_every:
-        eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed)
-    samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task)
+    if not config.eval_every or ppo.steps % config.eval_every:  # rewarded in this process: the workers are gone
+        eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine)
+    samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task, engine)
     samples = [
         {"prompt": p, "before": b, "after": a,
          "reward_before": r_b, "reward_after": r_a}
