@@ -36,6 +36,7 @@ def test_tiny_grid_writes_the_table_and_the_curves(tmp_path, capsys):
     assert main([*argv, "--rows", "plain PPO"]) == 0
     assert os.path.getmtime(out / "runs" / "plain-ppo-seed0" / "summary.json") == mtime
     assert "| batch entropy |" not in (out / "results.md").read_text()
+    assert "(1 of 1 runs had finished before this call and are not in it)" in (out / "results.md").read_text()
 
 
 def test_unknown_rows_and_bad_seeds_are_one_line_errors(tmp_path, capsys):

@@ -42,8 +42,8 @@ ROWS: dict[str, list[str]] = {
 # Each ablation changes one ingredient of the best configuration.
 ABLATIONS: dict[str, list[str]] = {
     "fix without batch entropy": [*FIX],
-    "fix, constant batch entropy": [BATCH_ENTROPY, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER],
-    "fix, constant learning rate": [BATCH_ENTROPY, *SCHEDULE, *TOP1, *ONE_EPOCH, *LONGER],
+    "fix with constant batch entropy": [BATCH_ENTROPY, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER],
+    "fix with constant learning rate": [BATCH_ENTROPY, *SCHEDULE, *TOP1, *ONE_EPOCH, *LONGER],
     "fix with 4 samples a prompt": [BATCH_ENTROPY, *FIX, "ppo.group_size=4", "ppo.mini_batch_size=64"],
     "fix with GRPO advantages": [BATCH_ENTROPY, *FIX, "ppo.advantage=group"],
     "fix with leave-one-out advantages": [BATCH_ENTROPY, *FIX, "ppo.advantage=rloo"],
@@ -95,6 +95,7 @@ def run(
         "seeds": list(seeds),
         "rows": {name: table[name] for name in names},
         "wall_s": round(time.perf_counter() - started, 1),
+        "reused_runs": len(runs) - len(todo),  # finished before this call: not in wall_s
         "runs": records,
     }
     write_json_atomic(os.path.join(out, "results.json"), results)
@@ -225,7 +226,9 @@ def markdown(results: dict) -> str:
         )
     lines += ["", "What each config adds to the base preset:", ""]
     lines += [f"- {row}: `{' '.join(overrides) or '(nothing)'}`" for row, overrides in results["rows"].items()]
-    lines += ["", f"Grid wall time: {results['wall_s']:.0f} s.", ""]
+    reused = results.get("reused_runs", 0)
+    note = f" ({reused} of {len(runs)} runs had finished before this call and are not in it)" if reused else ""
+    lines += ["", f"Grid wall time: {results['wall_s']:.0f} s{note}.", ""]
     return "\n".join(lines)
 
 
