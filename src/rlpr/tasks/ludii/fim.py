@@ -269,7 +269,9 @@ def build_dataset(
             data_dir=data_dir,
             n_playouts=config.check_playouts,
             budget_s=config.check_budget_s,
-            timeout_s=max(10.0, 6 * config.check_budget_s),  # wall time, on busy cores
+            # The CPU budget decides what is too slow; the wall-time kill only catches a hung worker. A short
+            # kill (it was 10 s) dropped fast games whenever the cores were busy: the dataset changed with load.
+            timeout_s=max(60.0, 60 * config.check_budget_s),
         )
         for name, result in zip(names, results):
             if result.status != "ok":

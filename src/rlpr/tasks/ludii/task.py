@@ -5,12 +5,18 @@ games our engine plays, and, as in the paper's PPO, only examples whose middle i
 the prompt). The reward is the paper's reward of the reassembled game (``fim.score_completions``).
 A game our engine cannot play (``unsupported``) has no reward: it gets ``unsupported_reward``, the
 floor of a game that compiles, and is counted apart in ``unsupported_rate``, never as invalid.
+``exact_match`` is the share of completions whose middle (cut at its first balanced bracket) is the true one.
+
+The supervised start (``rlpr sft ludii``, or ``model.name=sft`` in ``rlpr train ludii``) fine-tunes
+``sft_model`` on the train examples (``sft.py``); as in the paper, on all of them by default, short
+middles included (``sft_min_middle_ratio``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 
 from rlpr.config import ConfigError
 from rlpr.tasks.ludii.fim import (
@@ -22,7 +28,8 @@ from rlpr.tasks.ludii.fim import (
     score_completions,
     summarize,
 )
-from rlpr.tasks.ludii.reward import BUDGET_S, N_PLAYOUTS, REWARD_UNPLAYABLE
+from rlpr.tasks.ludii.reward import BUDGET_S, N_PLAYOUTS, REWARD_UNPLAYABLE, cut_middle
+from rlpr.tasks.ludii.sft import LudiiSFTConfig, supervised_start
 
 
 @dataclass
@@ -38,35 +45,64 @@ class LudiiConfig:
     workers: int = 2  # processes scoring games (each killed after 6 x budget_s of wall time)
     unsupported_reward: float = REWARD_UNPLAYABLE
     data_dir: str | None = None  # default: RLPR_LUDII_DIR or ../shared/data/ludii
+    # The supervised start: `sft_model` fine-tuned on `sft_examples` train examples (None: all of them)
+    # whose middle is at least `sft_min_middle_ratio` of the prompt (the paper's SFT kept them all).
+    sft_model: str = "smollm2-135m"
+    sft_examples: int | None = None
+    sft_epochs: int = 1
+    sft_lr: float = 5e-5
+    sft_batch_size: int = 8
+    sft_min_middle_ratio: float = 0.0
+
+
+def keep_long_middles(data: FimDataset, ratio: float) -> FimDataset:
+    """``data`` without the examples whose middle is under ``ratio`` of the prompt (counted in
+    ``short_middles``): what ``build_dataset`` does with ``min_middle_ratio``, without a second build."""
+    if ratio <= 0:
+        return data
+    train = [e for e in data.train if len(e.middle) >= ratio * len(e.prompt)]
+    validation = [e for e in data.validation if len(e.middle) >= ratio * len(e.prompt)]
+    dropped = len(data.train) + len(data.validation) - len(train) - len(validation)
+    return replace(data, train=train, validation=validation, short_middles=data.short_middles + dropped)
 
 
 class LudiiTask:
     name = "ludii"
+    SFT_MODEL = "sft"  # model.name that asks for the supervised start
 
     def __init__(self, config: LudiiConfig):
         if config.workers < 1:
             raise ConfigError(f"task_config.workers: expected a positive number, got {config.workers}")
         self.config = config
-        self._data: FimDataset | None = None
+        self._all: FimDataset | None = None  # every example (the SFT's)
+        self._data: FimDataset | None = None  # those with long enough middles (prompts, RL and evaluation)
+        self._middles: dict[str, set[str]] | None = None  # prompt -> true middles, for exact_match
         self._scores: dict[tuple[str, str], FimScore] = {}  # the last batch, for metrics()
 
-    def dataset(self) -> FimDataset:
-        """The FIM dataset, built on first use (checking playability takes a while on the whole library)."""
-        if self._data is None:
+    def full_dataset(self) -> FimDataset:
+        """Every FIM example, short middles included; built once (checking playability takes a while on
+        the whole library) and filtered for ``dataset`` and the SFT."""
+        if self._all is None:
             c = self.config
             fim = FimConfig(
                 seed=c.seed,
                 validation_fraction=c.validation_fraction,
                 max_chars=c.max_chars,
                 only_playable=c.only_playable,
-                min_middle_ratio=c.min_middle_ratio,
+                min_middle_ratio=0.0,
                 games=tuple(c.games),
                 workers=c.workers,
             )
             try:
-                self._data = build_dataset(fim, c.data_dir)
+                self._all = build_dataset(fim, c.data_dir)
             except ValueError as err:  # a games entry that names no game
                 raise ConfigError(f"task_config.games: {err}") from None
+        return self._all
+
+    def dataset(self) -> FimDataset:
+        """The FIM examples whose middle is at least ``min_middle_ratio`` of the prompt."""
+        if self._data is None:
+            self._data = keep_long_middles(self.full_dataset(), self.config.min_middle_ratio)
         return self._data
 
     def prompts(self, split: str) -> list[str]:
@@ -105,4 +141,44 @@ class LudiiTask:
         out["played_reward_mean"] = out.pop("reward_mean")  # mean over games our engine scored
         if math.isnan(out["played_reward_mean"]):
             out["played_reward_mean"] = 0.0  # a logged metric must be a number
+        out["exact_match"] = self.exact_match(prompts, responses)
         return out
+
+    def exact_match(self, prompts: list[str], responses: list[str]) -> float:
+        """Share of responses whose middle, cut as the reward cuts it, is a true middle of the prompt's
+        example (a prompt can have several: two games may differ in one sub-expression only)."""
+        if self._middles is None:
+            data = self.full_dataset()
+            self._middles = {}
+            for e in data.train + data.validation:
+                self._middles.setdefault(e.prompt, set()).add(e.middle)
+        hits = sum(cut_middle(r) in self._middles.get(p, ()) for p, r in zip(prompts, responses))
+        return hits / max(len(responses), 1)
+
+    # --- the supervised start -------------------------------------------------------------------------
+    def sft_config(self, seed: int) -> LudiiSFTConfig:
+        c = self.config
+        return LudiiSFTConfig(c.sft_model, c.sft_examples, c.sft_epochs, c.sft_lr, c.sft_batch_size, seed)
+
+    def supervised_start(self, out_dir: str, seed: int = 0) -> dict:
+        """Fine-tune ``sft_model`` on the train examples; save it with its tokenizer and ``sft.json``
+        (the SFT statistics, ``wall_s`` among them, and the dataset's counts) in ``out_dir``."""
+        data = keep_long_middles(self.full_dataset(), self.config.sft_min_middle_ratio)
+        return supervised_start(self.sft_config(seed), data, out_dir)
+
+    def prepare_model(self, config, run_dir: str) -> str | None:
+        """The trainer's hook: for ``model.name=sft`` the supervised start in ``run_dir/sft`` (trained
+        once, reused on resume), seeded by the run's seed; None for any other model name."""
+        if config.model.name != self.SFT_MODEL:
+            return None
+        directory = os.path.join(run_dir, "sft")
+        if not os.path.exists(os.path.join(directory, "config.json")):
+            self.supervised_start(directory, config.seed)
+        return directory
+
+    def summary(self, start: dict, end: dict) -> dict:
+        """Headline figures for summary.json: held-out rates at the end and at the start (the SFT model
+        when the run starts from one); the unsupported rate beside the compile rate, never inside a
+        verdict of invalid."""
+        keys = ("compile_rate", "play_rate", "unsupported_rate", "exact_match", "reward_mean")
+        return {k: end.get(f"eval_{k}") for k in keys} | {f"start_{k}": start.get(f"eval_{k}") for k in keys}
