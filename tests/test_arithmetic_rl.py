@@ -1,5 +1,5 @@
 """PPO on the arithmetic chains: a short seeded run from the supervised start learns, plus the pieces it adds
-to the core (top-1 group advantages, coefficient schedules, greedy held-out evaluation, the prepare_model hook)."""
+to the core (top-1 group advantages, coefficient schedules, greedy held-out evaluation, the supervised start under model.name=sft)."""
 
 import json
 import math
@@ -38,15 +38,17 @@ def test_a_short_rl_run_raises_held_out_accuracy_above_the_supervised_start(tmp_
     assert [line["step"] for line in read_metrics(tmp_path / "metrics.jsonl")][-2:] == [50, 51]
 
 
-def test_prepare_model_only_for_the_sft_alias(tmp_path):
+def test_supervised_start_only_for_the_sft_alias(tmp_path):
     config = build_config("arithmetic", "tiny", overrides=["model.name=tiny"])
     assert prepared_model(ArithmeticTask(), config, str(tmp_path)) is config.model
     assert not (tmp_path / "sft").exists()
 
-    class NoHook:
+    class NoSupervisedStart:
         pass
 
-    assert prepared_model(NoHook(), config, str(tmp_path)) is config.model
+    sft = build_config("arithmetic", "tiny", overrides=["model.name=sft"])
+    assert prepared_model(NoSupervisedStart(), sft, str(tmp_path)) is sft.model
+    assert prepared_model(NoSupervisedStart(), config, str(tmp_path)) is config.model
 
 
 def test_eval_sampling_is_greedy_when_asked_and_full_length():

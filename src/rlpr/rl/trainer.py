@@ -47,6 +47,7 @@ GROUP_ADVANTAGES = {
 }
 
 
+SFT_MODEL = "sft"  # model.name that asks for the task's supervised start
 MULTI_TURN_ONLY = {"turn", "reward-turn"}  # ppo.advantage / ppo.kl values only rlpr.rl.turns implements
 
 
@@ -109,10 +110,14 @@ def eval_sampling(config: TrainConfig) -> SamplingConfig:
 
 
 def prepared_model(task, config: TrainConfig, run_dir: str):
-    """The model to train: `config.model`, or the directory the task's optional `prepare_model` hook returns
-    (for instance a supervised start it trains into the run directory)."""
-    directory = task.prepare_model(config, run_dir) if hasattr(task, "prepare_model") else None
-    return dataclasses.replace(config.model, name=directory) if directory else config.model
+    """The model to train: `config.model`, or for `model.name=sft` the task's supervised start (its optional
+    `supervised_start(out_dir, seed)`), trained once into `run_dir/sft` with the run's seed and reused on resume."""
+    if config.model.name != SFT_MODEL or not hasattr(task, "supervised_start"):
+        return config.model
+    directory = os.path.join(run_dir, "sft")
+    if not os.path.exists(os.path.join(directory, "config.json")):
+        task.supervised_start(directory, config.seed)
+    return dataclasses.replace(config.model, name=directory)
 
 
 def _eos_ids(tokenizer, policy) -> list[int]:
@@ -453,7 +458,7 @@ def open_run(config: TrainConfig, resume: bool, task=None):
 
 
 def load_trainable(task, config: TrainConfig, run_dir: str, device, resume_from: str | None):
-    """-> (model config after the task's `prepare_model`, tokenizer, policy on `device` (the checkpoint's weights
+    """-> (model config after `prepared_model`, tokenizer, policy on `device` (the checkpoint's weights
     on resume), how many top blocks an update runs (`update_blocks`))."""
     with distributed.main_first():  # a model the task prepares in the run directory is built once, by rank 0
         model_config = prepared_model(task, config, run_dir)

@@ -252,7 +252,6 @@ class ArithmeticTask:
 
     name = "arithmetic"
     banned_token_ids = list(BANNED_TOKEN_IDS)  # the trainer never samples these
-    SFT_MODEL = "sft"  # model.name that asks for the supervised start
 
     def __init__(self, config: ArithmeticConfig | None = None):
         self.config = config if config is not None else ArithmeticConfig()
@@ -322,16 +321,6 @@ class ArithmeticTask:
         stats |= {"parameters": sum(p.numel() for p in model.parameters()), "seed": seed}
         write_json_atomic(os.path.join(out_dir, "sft.json"), stats)
         return stats
-
-    def prepare_model(self, config, run_dir: str) -> str | None:
-        """The trainer's hook: for ``model.name=sft`` the supervised start in ``run_dir/sft`` (trained
-        once, reused on resume), seeded by the run's seed; None for any other model name."""
-        if config.model.name != self.SFT_MODEL:
-            return None
-        directory = os.path.join(run_dir, "sft")
-        if not os.path.exists(os.path.join(directory, "config.json")):
-            self.supervised_start(directory, config.seed)
-        return directory
 
     def summary(self, start: dict, end: dict) -> dict:
         """Headline figures for summary.json: held-out (greedy) exact accuracy, mean reward and top-answer

@@ -15,7 +15,6 @@ middles included (``sft_min_middle_ratio``).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field, replace
 
 from rlpr.config import ConfigError
@@ -68,7 +67,6 @@ def keep_long_middles(data: FimDataset, ratio: float) -> FimDataset:
 
 class LudiiTask:
     name = "ludii"
-    SFT_MODEL = "sft"  # model.name that asks for the supervised start
 
     def __init__(self, config: LudiiConfig):
         if config.workers < 1:
@@ -165,16 +163,6 @@ class LudiiTask:
         (the SFT statistics, ``wall_s`` among them, and the dataset's counts) in ``out_dir``."""
         data = keep_long_middles(self.full_dataset(), self.config.sft_min_middle_ratio)
         return supervised_start(self.sft_config(seed), data, out_dir)
-
-    def prepare_model(self, config, run_dir: str) -> str | None:
-        """The trainer's hook: for ``model.name=sft`` the supervised start in ``run_dir/sft`` (trained
-        once, reused on resume), seeded by the run's seed; None for any other model name."""
-        if config.model.name != self.SFT_MODEL:
-            return None
-        directory = os.path.join(run_dir, "sft")
-        if not os.path.exists(os.path.join(directory, "config.json")):
-            self.supervised_start(directory, config.seed)
-        return directory
 
     def summary(self, start: dict, end: dict) -> dict:
         """Headline figures for summary.json: held-out rates at the end and at the start (the SFT model
