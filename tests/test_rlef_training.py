@@ -17,6 +17,7 @@ from rlpr.rl.scoring import score
 from rlpr.rl.turns import (
     build_turn_batch,
     episode_gae,
+    frozen_sharing,
     load_critic,
     train,
     turn_kl,
@@ -115,6 +116,39 @@ def test_turn_batch_advantages_values_and_kl_match_the_formulas():
     assert loss_stats["pg_loss"] == pytest.approx(-(expected.sum() / mask.sum()).item(), abs=1e-5)
     assert loss_stats["vf_loss"] == pytest.approx(0.5 * ((values - g) ** 2).mean().item(), abs=1e-5)
     assert loss.item() == pytest.approx(loss_stats["pg_loss"] + 0.1 * loss_stats["vf_loss"], abs=1e-5)
+
+
+def test_reference_and_critic_on_the_policys_frozen_blocks_give_the_same_batch_and_loss():
+    """With only the top block training, the reference and the critic (frozen alike) run their top block on the
+    input the policy's scoring pass kept: same log-probs, values, advantages, loss and critic gradients."""
+    torch.manual_seed(0)
+    policy, reference = models.load_model("tiny", seed=0), models.load_model("tiny", seed=0)
+    models.freeze_below(policy, 1)
+    critic = load_critic(models.ModelConfig(name="tiny", train_layers=1), seed=0)
+    torch.nn.init.normal_(critic.head.linear.weight, std=0.5)
+    with torch.no_grad():  # the policy's top block has moved: the reference differs from it only there
+        policy.get_decoder().layers[1].mlp.up_proj.weight.add_(0.05 * torch.randn(128, 64))
+    assert frozen_sharing(policy, reference, critic, 1) == (1, 1)
+    assert frozen_sharing(policy, models.load_model("tiny", seed=1), None, 1) == (0, 0)
+    prompt_ids = torch.tensor([[0, 0, 5, 6, 7], [8, 9, 10, 11, 12], [0, 13, 14, 15, 16]])
+    response_ids = torch.tensor([[20, 21, 0], [22, 23, 24], [25, 0, 0]])
+    response_mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0]])
+    turns = TurnBatch(Rollout(prompt_ids, (prompt_ids != 0).long(), response_ids, response_mask, torch.zeros(3, 3)),
+                      episode=torch.tensor([0, 0, 1]), turn=torch.tensor([0, 1, 0]),
+                      rewards=torch.tensor([-0.2, 1.0, -1.0]), returns=torch.tensor([0.8, 1.0, -1.0]))  # fmt: skip
+    config = build_config("rlef", "tiny", overrides=["ppo.kl_coef=0.05"])
+    results = []
+    for shared_top in ((0, 0), (1, 1)):
+        batch, stats, ref_logprobs = build_turn_batch(policy, None, critic, reference, turns, config, 0.05, False,
+                                                      top=1, shared_top=shared_top)  # fmt: skip
+        critic.zero_grad()
+        loss, _ = turn_ppo_loss(policy, None, critic, ref_logprobs, batch, torch.arange(3), config, 0.05, (0.0, 0.0))
+        loss.backward()
+        grad = critic.get_decoder().layers[1].self_attn.q_proj.weight.grad.clone()
+        results.append((ref_logprobs * batch.mask, batch.turn_old_values, batch.advantages, loss.detach(), grad))
+    assert results[0][1].abs().min() > 1e-3 and stats["kl_turn"] != 0
+    for whole, shared in zip(*results):
+        assert torch.allclose(whole, shared, atol=1e-5)
 
 
 # ---------------------------------------------------------------- a toy multi-turn task without a sandbox

@@ -275,6 +275,25 @@ def top_blocks(model, count: int):
         decoder.layers = full
 
 
+def same_frozen_blocks(model, other, top: int) -> bool:
+    """Whether `other` gives its top `top` blocks the same input as `model` does: equal embeddings and equal
+    blocks below. Then a frozen copy (the reference, a critic frozen alike) can run only its top blocks on the
+    block input the policy's scoring pass kept, instead of the whole model."""
+    if not top:
+        return False
+    mine, theirs = model.get_decoder(), other.get_decoder()
+    n_blocks = len(mine.layers)
+    if len(theirs.layers) != n_blocks or top >= n_blocks:
+        return False
+    below = [mine.get_input_embeddings(), *list(mine.layers)[: n_blocks - top]]
+    other_below = [theirs.get_input_embeddings(), *list(theirs.layers)[: n_blocks - top]]
+    return all(
+        a.shape == b.shape and torch.equal(a, b.to(a.device))
+        for m, o in zip(below, other_below)
+        for a, b in zip(m.parameters(), o.parameters(), strict=True)
+    )
+
+
 def _is_tied_embedding(model, param) -> bool:
     embeddings = model.get_input_embeddings()
     return embeddings is not None and param is embeddings.weight
@@ -320,6 +339,14 @@ class Critic(nn.Module):
         self.trunk = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.base_model
         self.head = ValueHead(hidden_size(causal_lm))
 
-    def forward(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
-        out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+    def get_decoder(self):
+        return self.trunk
+
+    def forward(self, input_ids, attention_mask, position_ids, block_input=None, top: int = 0) -> torch.Tensor:
+        """Values (B, T). With `block_input` (the input of the top `top` blocks) only those blocks run."""
+        if block_input is None:
+            out = self.trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        else:
+            with top_blocks(self, top):
+                out = self.trunk(inputs_embeds=block_input, attention_mask=attention_mask, position_ids=position_ids)
         return self.head(out.last_hidden_state)

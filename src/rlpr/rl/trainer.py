@@ -138,10 +138,11 @@ def update_blocks(policy, model_config) -> int:
 
 
 def build_batch(policy, value_head, critic, reference, rollout, scores, config: TrainConfig, kl_ctl, lora: bool,
-                top: int = 0):
+                top: int = 0, ref_top: int = 0):
     """Old log-probs and values, per-token rewards (score at the last token, KL where configured), advantages.
-    With `top` > 0 it also keeps the frozen blocks' output, which every update reuses. `scores` is a list, or a
-    function that returns it: called after the scoring passes, so reward workers can run meanwhile (reward.overlap)."""
+    With `top` > 0 it also keeps the frozen blocks' output, which every update reuses, and with `ref_top` > 0 the
+    reference runs only its top blocks on it (`models.same_frozen_blocks`). `scores` is a list, or a function
+    that returns it: called after the scoring passes, so reward workers can run meanwhile (reward.overlap)."""
     ppo = config.ppo
     mask = rollout.response_mask.float()
     temperature = config.sampling.temperature
@@ -153,7 +154,8 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
             with policy.disable_adapter():
                 ref_logprobs = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature).logprobs
         elif reference is not None:
-            ref_logprobs = score(reference, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature).logprobs
+            ref_logprobs = score(reference, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature,
+                                 top_blocks=ref_top, block_input=scored.block_input if ref_top else None).logprobs
     if callable(scores):
         scores = scores()
     last = losses.last_positions(mask)
@@ -300,6 +302,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     reference = None
     if not lora and (ppo.kl != "off" or ppo.track_kl):
         reference = models.load_model(model_config.name, model_config.dtype, config.seed).to(device).requires_grad_(False)
+    ref_top = top if reference is not None and models.same_frozen_blocks(policy, reference, top) else 0
 
     params = [p for p in policy.parameters() if p.requires_grad]
     params += list(value_head.parameters()) if value_head is not None else []
@@ -356,7 +359,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             t2 = time.perf_counter()
             waited = pending.wait_s
             batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, pending.result,
-                                                           config, kl_ctl, lora, top)
+                                                           config, kl_ctl, lora, top, ref_top)
             scores = pending.result()
             overlap_wait = pending.wait_s - waited  # time step 3 spent waiting for rewards, counted as reward time
             batch_stats = distributed.mean_metrics(batch_stats)  # the KL coefficient must move alike on every rank

@@ -68,6 +68,7 @@ class TurnLevelBatch(Batch):
     prompt_mask: torch.Tensor | None = None  # (N, P)
     turn_old_values: torch.Tensor | None = None  # (N,) V_k at the rollout
     turn_returns: torch.Tensor | None = None  # (N,) G_k
+    critic_top: int = 0  # > 0: the critic runs only its top blocks, on block_input (its blocks below = the policy's)
 
 
 # ---------------------------------------------------------------- turn-level quantities
@@ -94,10 +95,14 @@ def turn_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tens
     return total / mask.sum(1).clamp(min=1.0) if reduce == "mean" else total
 
 
-def turn_values(critic, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
+def turn_values(critic, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, block_input: torch.Tensor | None = None,
+                top: int = 0) -> torch.Tensor:
     """V_k at the last token of each left-padded prompt: (N, P) -> (N,). Causal attention makes this the value the
-    critic gives that position inside the full (prompt, response) sequence, so the response is not run."""
-    return critic(prompt_ids, prompt_mask, position_ids(prompt_mask))[:, -1]
+    critic gives that position inside the full (prompt, response) sequence, so the response is not run; for the
+    same reason the prompt columns of the full sequences' `block_input` are the input its top `top` blocks need."""
+    if block_input is not None:
+        block_input = block_input[:, : prompt_ids.size(1)]
+    return critic(prompt_ids, prompt_mask, position_ids(prompt_mask), block_input, top)[:, -1]
 
 
 def _episode_columns(mask: torch.Tensor, episode: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -133,8 +138,11 @@ def episode_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
 
 
 def build_turn_batch(policy, value_head, critic, reference, turns, config: TrainConfig, kl_coef: float, lora: bool,
-                     top: int = 0, device=None):
-    """Old log-probs, values and advantages of the collated turns (`episodes.TurnBatch`) -> (batch, stats, ref_logprobs)."""
+                     top: int = 0, device=None, shared_top: tuple[int, int] = (0, 0)):
+    """Old log-probs, values and advantages of the collated turns (`episodes.TurnBatch`) -> (batch, stats, ref_logprobs).
+    `shared_top` = (reference, critic): K > 0 runs only that model's top K blocks on the policy's kept block input
+    (`frozen_sharing`)."""
+    ref_top, critic_top = shared_top
     ppo = config.ppo
     rollout = turns.rollout
     prompt_ids, prompt_mask = rollout.prompt_ids.to(device), rollout.prompt_mask.to(device)
@@ -151,8 +159,11 @@ def build_turn_batch(policy, value_head, critic, reference, turns, config: Train
             with policy.disable_adapter():
                 ref_logprobs = score(policy, input_ids, attention_mask, response_ids, temperature).logprobs
         elif reference is not None:
-            ref_logprobs = score(reference, input_ids, attention_mask, response_ids, temperature).logprobs
-        old_values = turn_values(critic, prompt_ids, prompt_mask) if ppo.advantage == "turn" else None
+            ref_logprobs = score(reference, input_ids, attention_mask, response_ids, temperature, top_blocks=ref_top,
+                                 block_input=scored.block_input if ref_top else None).logprobs
+        old_values = None
+        if ppo.advantage == "turn":
+            old_values = turn_values(critic, prompt_ids, prompt_mask, scored.block_input if critic_top else None, critic_top)
     rewards = turns.rewards.to(device, mask.dtype) * ppo.reward_scale
     episode = turns.episode.to(device)
     stats: dict[str, float] = {}
@@ -187,7 +198,7 @@ def build_turn_batch(policy, value_head, critic, reference, turns, config: Train
     batch = TurnLevelBatch(
         input_ids, attention_mask, response_ids, mask, scored.logprobs,
         scored.values if token_level else None, advantages, token_returns if token_level else None,
-        scored.block_input, top, prompt_ids, prompt_mask, old_values, returns,
+        scored.block_input, top, prompt_ids, prompt_mask, old_values, returns, critic_top,
     )  # fmt: skip
     return batch, stats, ref_logprobs
 
@@ -196,7 +207,8 @@ def turn_ppo_loss(policy, value_head, critic, reference_logprobs, batch: TurnLev
                   kl_coef: float, coefs: tuple[float, float]):
     """`trainer.ppo_loss` for the policy plus vf_coef * the clipped value loss on the critic's turn values."""
     loss, stats = ppo_loss(policy, None, None, reference_logprobs, batch, idx, config, kl_coef, coefs)
-    values = turn_values(critic, batch.prompt_ids[idx], batch.prompt_mask[idx])
+    shared = batch.block_input[idx] if batch.critic_top else None
+    values = turn_values(critic, batch.prompt_ids[idx], batch.prompt_mask[idx], shared, batch.critic_top)
     vf_loss = losses.value_loss(values, batch.turn_old_values[idx], batch.turn_returns[idx], torch.ones_like(values),
                                 config.ppo.value_clip)
     stats["vf_loss"] = vf_loss.item()
@@ -238,6 +250,13 @@ def _check(config: TrainConfig) -> None:
         raise ConfigError("sampling.random_length: multi-turn episodes give every turn the full max_new_tokens")
 
 
+def frozen_sharing(policy, reference, critic, top: int) -> tuple[int, int]:
+    """(reference, critic): `top` for each that has the policy's embeddings and frozen blocks below its top `top`
+    blocks, so it runs only those on the block input the policy's scoring pass keeps (3 full passes over every
+    turn become 1 full pass and 2 x `top` blocks); 0 for one that must run whole."""
+    return tuple(top if m is not None and models.same_frozen_blocks(policy, m, top) else 0 for m in (reference, critic))
+
+
 def load_critic(model_config, seed: int):
     """The separate value network: the starting policy's trunk and a zero-initialised head. With
     `model.train_layers` only its top blocks train too, like the policy's (CPU-sized runs)."""
@@ -270,6 +289,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     cpu_gen = torch.Generator().manual_seed(config.seed)  # prompt picks and mini-batch order
     device_gen = torch.Generator(device).manual_seed(config.seed + 1)  # sampling
     start_step, elapsed_before = restore_training(state, optimizer, scheduler, value_head, critic, kl_ctl, cpu_gen, device_gen)
+    shared_top = frozen_sharing(policy, reference, critic, top)
 
     os.makedirs(run_dir, exist_ok=True)
     write_text_atomic(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(to_dict(config) | {"out": run_dir}, sort_keys=False))
@@ -298,7 +318,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             t1 = time.perf_counter()
             turns = collate_turns(episodes, tokenizer.pad_token_id)
             batch, batch_stats, ref_logprobs = build_turn_batch(policy, value_head, critic, reference, turns, config,
-                                                                kl_ctl.coef, lora, top, device)
+                                                                kl_ctl.coef, lora, top, device, shared_top)
             # 3. PPO epochs over mini-batches of turns
             t2 = time.perf_counter()
             coefs = (coefficient(ppo.entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps),
