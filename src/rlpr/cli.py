@@ -236,7 +236,7 @@ def cmd_eval(args) -> int:
 
     from rlpr import models
     from rlpr.fileio import write_json_atomic
-    from rlpr.rl.trainer import evaluate, resolve_device
+    from rlpr.rl.trainer import eval_sampling, evaluate, resolve_device
     from rlpr.tasks import make_task
 
     config = _build(args, [f"model.name={args.model}"])
@@ -246,7 +246,8 @@ def cmd_eval(args) -> int:
     policy = models.load_model(args.model, config.model.dtype, config.seed).to(device)
     prompts = task.prompts(args.split)[: args.limit]
     with torch.no_grad():
-        results = evaluate(policy, tokenizer, task, prompts, config.sampling, device, config.seed)
+        # the held-out sampling of `rlpr train` (eval_temperature, full length), so its numbers compare with a run's
+        results = evaluate(policy, tokenizer, task, prompts, eval_sampling(config), device, config.seed)
     results = {k.removeprefix("eval_"): v for k, v in results.items()} | {"n": len(prompts), "split": args.split, "model": args.model}
     for key, value in results.items():
         print(f"{key:20} {value:.4f}" if isinstance(value, float) else f"{key:20} {value}")
