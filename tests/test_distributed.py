@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from rlpr import build_config, checkpoint, distributed, models, train
+from rlpr import build_config, checkpoint, distributed, fsdp, models, train
+from rlpr.config import ConfigError
 from rlpr.generate import Rollout
 from rlpr.rl import trainer
 from rlpr.rl.kl import KLController
@@ -49,34 +50,40 @@ def fixed_rollout() -> tuple[Rollout, list[float]]:
     return rollout, torch.rand(ROWS, generator=g).tolist()
 
 
-def one_update(rows: slice):
+def one_update(rows: slice, overrides: tuple[str, ...] = ("model.value=head",)):
     """`build_batch` + `ppo_update` (2 epochs of one mini-batch of all ROWS) on `rows` of the fixed rollout ->
-    (statistics averaged over the ranks, this rank's advantages, the updated weights)."""
+    (statistics averaged over the ranks, this rank's advantages, the updated weights: whole on rank 0, {} on the
+    other ranks under distributed.strategy=fsdp)."""
     config = build_config("sentiment", "tiny", overrides=[
         "batch_size=8", "mini_batch_size=8", "ppo.ppo_epochs=2", "ppo.lr=1e-3", "ppo.entropy_coef=0.01",
-        "ppo.track_kl=false", "ppo.advantage=gae", "model.value=head"])  # fmt: skip
+        "ppo.track_kl=false", "ppo.advantage=gae", *overrides])  # fmt: skip
     rollout, scores = fixed_rollout()
     shard = Rollout(*(getattr(rollout, f.name)[rows] for f in fields(Rollout)))
-    policy = models.load_model("tiny", seed=0)
-    head = models.ValueHead(models.hidden_size(policy))
-    params = [*policy.parameters(), *head.parameters()]
+    policy = models.load_policy(config.model, seed=0)
+    top = trainer.update_blocks(policy, config.model)
+    head = models.ValueHead(models.hidden_size(policy)) if config.model.value == "head" else None
+    critic = models.Critic(models.load_model("tiny", seed=0)) if config.model.value == "separate" else None
+    if config.distributed.strategy == "fsdp":
+        fsdp.shard_models(policy, head, critic)
+    modules = {"": policy, "value_head.": head, "critic.": critic}
+    params = [p for m in modules.values() if m is not None for p in m.parameters() if p.requires_grad]
     optimizer, scheduler = trainer.make_optimizer(params, config.ppo)
-    batch, batch_stats, _ = trainer.build_batch(policy, head, None, None, shard, scores[rows], config, KLController(0.0),
-                                                lora=False)
-    stats = trainer.ppo_update(policy, head, None, None, batch, config, 0.0, optimizer, scheduler, params,
+    batch, batch_stats, _ = trainer.build_batch(policy, head, critic, None, shard, scores[rows], config, KLController(0.0),
+                                                lora=False, top=top)
+    stats = trainer.ppo_update(policy, head, critic, None, batch, config, 0.0, optimizer, scheduler, params,
                                torch.Generator().manual_seed(0))
-    weights = policy.state_dict() | {f"value_head.{k}": v for k, v in head.state_dict().items()}
+    weights = {prefix + k: v for prefix, m in modules.items() if m is not None for k, v in fsdp.full_state(m).items()}
     return distributed.mean_metrics(batch_stats | stats), batch.advantages, weights
 
 
-def _rank(rank: int, world: int, port: int, out: str) -> None:
+def _rank(rank: int, world: int, port: int, out: str, overrides: tuple[str, ...] = ("model.value=head",)) -> None:
     """One rank of `torch.multiprocessing.spawn`: the environment torchrun would set, then the update on its rows."""
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world))
     assert distributed.init() == world
     size = ROWS // world
-    torch.save(one_update(slice(rank * size, (rank + 1) * size)), os.path.join(out, f"rank{rank}.pt"))
+    torch.save(one_update(slice(rank * size, (rank + 1) * size), overrides), os.path.join(out, f"rank{rank}.pt"))
 
 
 def test_two_ranks_take_the_ppo_steps_one_process_takes_on_the_whole_batch(tmp_path):
@@ -111,3 +118,57 @@ def test_torchrun_writes_the_run_directory_from_rank_0_and_one_process_resumes_i
     summary = train(build_config("sentiment", "tiny", overrides=["steps=3", "tensorboard=false", *overrides]), resume=True)
     assert [m["step"] for m in read_metrics(out / "metrics.jsonl")] == [1, 2, 3]
     assert summary["steps"] == 3
+
+
+@pytest.mark.parametrize("value", ["head", "separate"])
+def test_fsdp_ranks_take_the_ppo_steps_one_process_takes_on_the_whole_batch(tmp_path, value):
+    """distributed.strategy=fsdp: each rank holds half of every parameter; the same loss and updated weights.
+    With the value head only the top block trains on the frozen block's cached output (model.train_layers)."""
+    model = [f"model.value={value}", *(["model.train_layers=1"] if value == "head" else [])]
+    mp.spawn(_rank, args=(2, free_port(), str(tmp_path), ("distributed.strategy=fsdp", *model)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    stats, advantages, weights = one_update(slice(None), tuple(model))
+    torch.testing.assert_close(torch.cat([r[1] for r in ranks]), advantages, atol=1e-5, rtol=0)
+    for key in stats.keys() - {"batch_entropy", "batch_max_action"}:
+        assert ranks[0][0][key] == pytest.approx(stats[key], abs=1e-5), key
+    assert stats["approx_kl"] > 1e-3 and stats["vf_loss"] > 0, stats
+    assert ranks[0][2].keys() == weights.keys() and ranks[1][2] == {}  # whole tensors, on rank 0 alone
+    for name, value in weights.items():
+        torch.testing.assert_close(ranks[0][2][name], value, atol=1e-5, rtol=0)
+
+
+def test_an_fsdp_run_resumes_in_one_process_and_a_one_process_run_resumes_under_fsdp(tmp_path):
+    out = tmp_path / "run"
+    overrides = [f"out={out}", "checkpoint_every=1", "progress=false", "model.value=separate"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+
+    def torchrun(*args):
+        command = [*launcher, "--master_port", str(free_port()), "-m", "rlpr", "train", "sentiment", "--preset", "tiny",
+                   *args, "distributed.strategy=fsdp", *overrides]  # fmt: skip
+        done = subprocess.run(command, capture_output=True,
+                              env=os.environ | {"OMP_NUM_THREADS": "1"}, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+    torchrun("steps=2")
+    assert [m["step"] for m in read_metrics(out / "metrics.jsonl")] == [1, 2]
+    last = checkpoint.latest_checkpoint(str(out))
+    state = checkpoint.load_state(last)
+    # whole tensors in the one-process format: the policy a Hugging Face model directory, the critic and the
+    # optimiser state keyed as an unsharded run keys them
+    loaded = models.load_model(last)
+    policy, critic = models.load_model("tiny"), models.Critic(models.load_model("tiny"))
+    assert {k: v.shape for k, v in loaded.state_dict().items()} == {k: v.shape for k, v in policy.state_dict().items()}
+    assert not torch.equal(loaded.lm_head.weight, policy.lm_head.weight)  # trained
+    assert {k: v.shape for k, v in state["critic"].items()} == {k: v.shape for k, v in critic.state_dict().items()}
+    params = [*policy.parameters(), *critic.parameters()]
+    assert [state["optimizer"]["state"][i]["exp_avg"].shape for i in range(len(params))] == [p.shape for p in params]
+    train(build_config("sentiment", "tiny", overrides=["steps=3", "tensorboard=false", *overrides]), resume=True)
+    torchrun("--resume", "steps=4")
+    assert [m["step"] for m in read_metrics(out / "metrics.jsonl")] == [1, 2, 3, 4]
+    assert checkpoint.list_checkpoints(str(out))[-1] == 4
+
+
+def test_fsdp_refuses_lora_at_config_time():
+    config = build_config("sentiment", "tiny", overrides=["distributed.strategy=fsdp", "model.lora_rank=4"])
+    with pytest.raises(ConfigError, match="^model.lora_rank: "):
+        train(config)

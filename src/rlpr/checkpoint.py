@@ -21,13 +21,16 @@ def checkpoint_root(run_dir: str) -> str:
     return os.path.join(run_dir, "checkpoints")
 
 
-def save_checkpoint(run_dir: str, step: int, policy, tokenizer, state: dict, keep: int = 2) -> str:
+def save_checkpoint(run_dir: str, step: int, policy, tokenizer, state: dict, keep: int = 2,
+                    weights: dict | None = None) -> str:
+    """Write `checkpoints/step-N` and point `last` at it; `weights`: the policy's state dict to save in place of
+    its own (the whole tensors of a sharded policy, `rlpr.fsdp.full_state`)."""
     root = checkpoint_root(run_dir)
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"step-{step}")
     tmp = tempfile.mkdtemp(dir=root, prefix=f".tmp-step-{step}-")
     try:
-        policy.save_pretrained(tmp)
+        policy.save_pretrained(tmp, **({} if weights is None else {"state_dict": weights}))
         tokenizer.save_pretrained(tmp)
         torch.save(state, os.path.join(tmp, STATE_FILE))
         if os.path.exists(final):  # re-saving a step after a resume: replace the old copy

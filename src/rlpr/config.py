@@ -60,6 +60,13 @@ class PPOConfig:
 
 
 @dataclass
+class DistributedConfig:
+    # How a run under torchrun splits the model (rlpr.distributed): ddp (each rank holds the whole model, the
+    # gradients are averaged) | fsdp (parameters, gradients and optimiser state sharded over the ranks, rlpr.fsdp)
+    strategy: str = "ddp"
+
+
+@dataclass
 class TrainConfig:
     task: str = "sentiment"
     seed: int = 0
@@ -78,6 +85,7 @@ class TrainConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # which engine samples (hf | vllm)
     reward: RewardConfig = field(default_factory=RewardConfig)  # where rewards are computed (worker processes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)  # data-parallel strategy (torchrun)
     task_config: dict = field(default_factory=dict)  # the task's own options, checked by the task
 
 
@@ -91,6 +99,7 @@ CHOICES = {
     "model.value": ["head", "separate", "none"],
     "model.dtype": ["float32", "bfloat16", "float16"],
     "rollout.engine": ["hf", "vllm"],
+    "distributed.strategy": ["ddp", "fsdp"],
 }
 
 

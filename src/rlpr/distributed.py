@@ -9,12 +9,14 @@ Without them there is no group and every helper is the single-process identity: 
 How the trainer uses them (`rl/trainer.py`): every rank draws the same prompts and keeps its `shard`; whitening
 sums over all ranks (`global_sum`); each optimiser step averages the ranks' gradients (`average_gradients`);
 metrics are averaged or computed from the `gather`ed samples; rank 0 alone writes the run directory.
+With `distributed.strategy=fsdp` the models are sharded instead (`rlpr.fsdp`) and FSDP averages their gradients.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -123,13 +125,13 @@ def average_gradients(params: list[torch.Tensor]) -> None:
     """Replace each gradient by its mean over the ranks, as DDP does, in one all-reduce per device and dtype.
 
     Parameters without a gradient are left out (as the optimiser skips them); every rank runs the same loss, so
-    the set is the same on every rank.
+    the set is the same on every rank. So are sharded ones (`rlpr.fsdp`): FSDP has averaged theirs already.
     """
     if world_size() == 1:
         return
     buckets: dict = {}
     for p in params:
-        if p.grad is not None:
+        if p.grad is not None and not _sharded(p):
             buckets.setdefault((p.grad.device, p.grad.dtype), []).append(p.grad)
     for grads in buckets.values():
         flat = torch.cat([g.reshape(-1) for g in grads])
@@ -140,10 +142,17 @@ def average_gradients(params: list[torch.Tensor]) -> None:
 
 
 def broadcast_parameters(params: list[torch.Tensor]) -> None:
-    """Give every rank rank 0's values, as DDP does when it wraps a model."""
+    """Give every rank rank 0's values, as DDP does when it wraps a model. Sharded parameters (`rlpr.fsdp`, which
+    broadcasts before it shards) are left alone: each rank holds a different part."""
     if world_size() > 1:
         for p in params:
-            dist.broadcast(p.data, src=0)
+            if not _sharded(p):
+                dist.broadcast(p.data, src=0)
+
+
+def _sharded(tensor: torch.Tensor) -> bool:
+    dtensor = sys.modules.get("torch.distributed.tensor")  # imported by rlpr.fsdp when it shards (slow to import)
+    return dtensor is not None and isinstance(tensor, dtensor.DTensor)
 
 
 def step_seed(seed: int, step: int) -> int:

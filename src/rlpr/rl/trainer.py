@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import yaml
 
-from rlpr import checkpoint, distributed, models, tracking
+from rlpr import checkpoint, distributed, fsdp, models, tracking
 from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
 from rlpr.generate import SamplingConfig, decode_responses
@@ -282,6 +282,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     for key, value in (("ppo.advantage", ppo.advantage), ("ppo.kl", ppo.kl)):
         if value in MULTI_TURN_ONLY:
             raise ConfigError(f"{key}={value} is for multi-turn tasks (rlef); task {task.name} is single-turn")
+    fsdp.check_config(config)
     world = distributed.init()  # launched by torchrun / accelerate: join the ranks; else one process, no group
     for key, value in (("ppo.batch_size", ppo.batch_size), ("ppo.mini_batch_size", ppo.mini_batch_size)):
         if value % world:
@@ -303,6 +304,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     if not lora and (ppo.kl != "off" or ppo.track_kl):
         reference = models.load_model(model_config.name, model_config.dtype, config.seed).to(device).requires_grad_(False)
     ref_top = top if reference is not None and models.same_frozen_blocks(policy, reference, top) else 0
+    if config.distributed.strategy == "fsdp":  # before the optimiser: FSDP replaces the parameters by their shards
+        fsdp.shard_models(policy, value_head, critic)
 
     params = [p for p in policy.parameters() if p.requires_grad]
     params += list(value_head.parameters()) if value_head is not None else []
@@ -325,11 +328,13 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     show = eval_prompts[: config.show_samples]
     held_out = eval_sampling(config)
     samples_before = state.get("samples_before")
-    if samples_before is None and main:
-        samples_before = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task, engine)
     start_metrics = state.get("start_metrics")  # held-out metrics of the starting model
-    if start_metrics is None and main:
-        start_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine, reward_pool)
+    with fsdp.gathered(policy):  # fsdp: every rank gathers the weights rank 0 samples with
+        if samples_before is None and main:
+            samples_before = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task, engine)
+        if start_metrics is None and main:
+            start_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine,
+                                     reward_pool)
     if main:
         tracker = tracking.Tracker(run_dir, ppo.steps, start_step, config.tensorboard, config.progress)
     else:
@@ -346,7 +351,8 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             if world > 1:
                 device_gen.manual_seed(distributed.step_seed(config.seed, step))
             policy.eval()
-            rollout = engine.generate(prompts, config.sampling, device_gen)
+            with fsdp.gathered(policy):  # fsdp: ranks may stop sampling at different lengths
+                rollout = engine.generate(prompts, config.sampling, device_gen)
             engine.sleep()  # vllm: its GPU memory goes back to the trainer until the next rollout
             gen_time = time.perf_counter() - t0
             responses = decode_responses(tokenizer, rollout, config.sampling.stop)
@@ -395,10 +401,12 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
                 **update_stats,
                 **task.metrics(prompts, responses, scores),
             }
-            if config.eval_every and (step + 1) % config.eval_every == 0 and main:
-                eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine,
-                                        reward_pool)
-                metrics.update(eval_metrics)
+            if config.eval_every and (step + 1) % config.eval_every == 0:
+                with fsdp.gathered(policy):
+                    if main:
+                        eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed,
+                                                engine, reward_pool)
+                        metrics.update(eval_metrics)
             tracker.log(metrics)
             # 6. checkpoint
             if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and step + 1 < ppo.steps:
@@ -411,11 +419,13 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     if start_step < ppo.steps:
         _save(run_dir, ppo.steps, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl,
               cpu_gen, device_gen, wall, samples_before, start_metrics, config)
+    with fsdp.gathered(policy):
+        if main:  # rank 0 evaluates and writes the summary
+            if not config.eval_every or ppo.steps % config.eval_every:  # rewarded in this process: the workers are gone
+                eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine)
+            samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task, engine)
     if not main:
-        return distributed.from_main(None)  # rank 0 evaluates and writes the summary
-    if not config.eval_every or ppo.steps % config.eval_every:  # rewarded in this process: the workers are gone
-        eval_metrics = evaluate(policy, tokenizer, task, eval_prompts, held_out, device, config.seed, engine)
-    samples_after = generate_texts(policy, tokenizer, show, config.sampling, device, config.seed, task, engine)
+        return distributed.from_main(None)
     samples = [
         {"prompt": p, "before": b, "after": a,
          "reward_before": r_b, "reward_after": r_a}
@@ -492,12 +502,12 @@ def restore_training(state: dict, optimizer, scheduler, value_head, critic, kl_c
     and nothing touched for a fresh run (`state` empty)."""
     if not state:
         return 0, 0.0
-    optimizer.load_state_dict(state["optimizer"])
+    fsdp.load_optimizer_state(optimizer, state["optimizer"])  # optimizer.load_state_dict, sharded under fsdp
     scheduler.load_state_dict(state["scheduler"])
     if value_head is not None:
-        value_head.load_state_dict(state["value_head"])
+        fsdp.load_state(value_head, state["value_head"])
     if critic is not None:
-        critic.load_state_dict(state["critic"])
+        fsdp.load_state(critic, state["critic"])
     kl_ctl.coef = state["kl_coef"]
     cpu_gen.set_state(state["cpu_gen"])
     device_gen.set_state(state["device_gen"])
@@ -507,14 +517,14 @@ def restore_training(state: dict, optimizer, scheduler, value_head, critic, kl_c
 
 def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, scheduler, kl_ctl, cpu_gen, device_gen,
           elapsed, samples_before, start_metrics, config: TrainConfig) -> None:
-    """Checkpoint `step`, written by rank 0 (every rank holds the same weights and optimiser state) while the
-    others wait."""
+    """Checkpoint `step`, written by rank 0 (under ddp every rank holds the same weights and optimiser state;
+    under fsdp every rank first helps gather the whole tensors) while the others wait."""
     state = {
         "step": step,
-        "optimizer": optimizer.state_dict(),
+        "optimizer": fsdp.full_optimizer_state(optimizer),
         "scheduler": scheduler.state_dict(),
-        "value_head": value_head.state_dict() if value_head is not None else None,
-        "critic": critic.state_dict() if critic is not None else None,
+        "value_head": fsdp.full_state(value_head),
+        "critic": fsdp.full_state(critic),
         "kl_coef": kl_ctl.coef,
         "cpu_gen": cpu_gen.get_state(),
         "device_gen": device_gen.get_state(),
@@ -523,8 +533,9 @@ def _save(run_dir, step, policy, tokenizer, value_head, critic, optimizer, sched
         "samples_before": samples_before,
         "start_metrics": start_metrics,
     }
+    weights = fsdp.full_state(policy) if fsdp.is_sharded(policy) else None  # None: the policy's own state_dict
     if distributed.is_main():
-        checkpoint.save_checkpoint(run_dir, step, policy, tokenizer, state, keep=config.keep_checkpoints)
+        checkpoint.save_checkpoint(run_dir, step, policy, tokenizer, state, keep=config.keep_checkpoints, weights=weights)
     distributed.barrier()
 
 
