@@ -10,22 +10,12 @@ the prompts each step drew (so TRL can be fed the same ones in the same order) a
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import tempfile
 
-MARKER = "VS-TRL-RESULT "
-
-
-def rss_mb() -> float:
-    import os
-
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+# TRL's runner imports only the standard library at module level: its result marker and memory readings serve
+# both sides, so both measure memory the same way
+from rlpr.bench._trl_runner import MARKER, peak_rss_mb, rss_mb
 
 
 class RecordingTask:

@@ -1,7 +1,8 @@
 """TRL's side of `rlpr bench vs-trl`: train a few GRPO or PPO steps with TRL and print one JSON line.
 
-Run with a TRL venv's python (see `rlpr.bench._trl_venvs`), never imported by rlpr: it imports nothing from
-rlpr, so the process holds TRL's stack alone and its peak RSS is TRL's own.
+Run with a TRL venv's python (see `rlpr.bench._trl_venvs`): it imports nothing from rlpr, so the process holds
+TRL's stack alone and its peak RSS is TRL's own. rlpr imports only its standard-library helpers (the result
+marker and the memory readings), so both sides measure alike.
 
     python _trl_runner.py SPEC.json   ->   stdout line `VS-TRL-RESULT {"step_s": [...], "reward": [...], ...}`
 

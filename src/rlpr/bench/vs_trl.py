@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlpr.bench import BenchResult
+from rlpr.bench._trl_runner import MARKER
 from rlpr.bench._trl_venvs import TrlEnv, ensure
 
 SHARED_PINS = ("transformers==5.24.0", "accelerate==1.15.0", "datasets==5.2.0", "vaderSentiment==3.3.2")
 GRPO_ENV = TrlEnv("trl-1.16.0", ("trl==1.16.0", *SHARED_PINS))
 PPO_ENV = TrlEnv("trl-1.12.0", ("trl==1.12.0", *SHARED_PINS))
-MARKER = "VS-TRL-RESULT "
 HERE = Path(__file__).resolve().parent
 
 
