@@ -7,7 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlpr import models
-from rlpr.sft import IGNORE, SFTConfig, collate, encode_examples, save_model, sft
+from rlpr.generate import position_ids
+from rlpr.sft import IGNORE, SFTConfig, answer_loss, collate, encode_examples, save_model, sft
 from rlpr.tasks.arithmetic import ArithmeticConfig, ArithmeticTask, build_tokenizer
 
 
@@ -21,6 +22,18 @@ def test_encoding_puts_labels_on_the_answer_only():
     assert labels[0].tolist() == [IGNORE] * 4 + [3, tok.eos_token_id] + [IGNORE] * 6
     assert labels[1].tolist() == [IGNORE] * 10 + [10, tok.eos_token_id]
     assert encode_examples(tok, [("1 + 2 =", "3")], append_eos=False)[0] == ([1, 100, 2, 102, 3], 4)
+
+
+def test_answer_loss_from_the_first_answer_position_equals_the_loss_over_all_logits(tiny):
+    """The loss computes logits only from the batch's first labelled position; the number is the full one's."""
+    model, tokenizer = tiny
+    rows = encode_examples(tokenizer, [("a long prompt here=", "ab"), ("short=", "xyz"), ("mid prompt=", "q")])
+    ids, mask, labels = collate(rows, tokenizer.pad_token_id)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits
+    full = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE)
+    assert answer_loss(model, ids, mask, labels).item() == pytest.approx(full.item(), rel=1e-5)
+    labels[:, 0] = ids[:, 0]  # a label at position 0 has no position before it to predict it: ignored, as before
+    assert answer_loss(model, ids, mask, labels).item() == pytest.approx(full.item(), rel=1e-5)
 
 
 def test_sft_learns_a_mapping_and_saves_a_loadable_directory(tmp_path):

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from rlpr import build_config, checkpoint, models, train
+from rlpr.rl import trainer
 from rlpr.rl.trainer import RewardError, update_blocks
 from rlpr.tracking import read_metrics
 
@@ -59,6 +60,27 @@ def test_updates_on_the_frozen_blocks_cached_output_match_full_forwards(tmp_path
         for key in ("reward_mean", "kl", "pg_loss", "vf_loss", "entropy", "approx_kl", "clipfrac", "grad_norm"):
             assert cached[key] == pytest.approx(full[key], rel=1e-4, abs=1e-6), (cached["step"], key)
     assert runs[True][-1]["approx_kl"] > 0 and runs[True][-1]["kl"] != 0  # the policy moved: the comparison means something
+
+
+def test_one_on_policy_update_without_the_scoring_pass_takes_the_same_steps(tmp_path):
+    """GRPO-shaped (group advantages, one epoch, one mini-batch, no KL): the scoring pass is skipped and the
+    update's own log-probs are the old ones. track_kl=true forces the pass (the reference needs the policy's
+    log-probs) without changing the loss: every step's statistics must agree."""
+    runs = {}
+    for track_kl in (False, True):
+        out = tmp_path / str(track_kl)
+        train(tiny_config(out, "steps=4", "batch_size=4", "ppo.group_size=4", "mini_batch_size=16", "ppo.ppo_epochs=1",
+                          "ppo.advantage=group", "ppo.kl=off", f"ppo.track_kl={str(track_kl).lower()}", "ppo.lr=3e-3",
+                          "checkpoint_every=0"), task=LowercaseTask())
+        runs[track_kl] = read_metrics(out / "metrics.jsonl")
+    assert trainer.skips_scoring(build_config("sentiment", "tiny", overrides=[
+        "batch_size=4", "ppo.group_size=4", "mini_batch_size=16", "ppo.ppo_epochs=1", "ppo.advantage=group",
+        "ppo.kl=off", "ppo.track_kl=false"]), rows=16)
+    for skipped, scored in zip(runs[False], runs[True]):
+        for key in ("reward_mean", "pg_loss", "entropy", "approx_kl", "clipfrac", "grad_norm"):
+            assert skipped[key] == pytest.approx(scored[key], rel=1e-4, abs=1e-6), (skipped["step"], key)
+        assert skipped["clipfrac"] == 0 and abs(skipped["approx_kl"]) < 1e-6  # on-policy: ratio 1
+    assert runs[True][-1]["kl"] > 0  # the policy moved away from its start
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
@@ -158,6 +180,16 @@ def test_multi_turn_options_are_refused_on_a_single_turn_task(tmp_path, option):
     with pytest.raises(ConfigError, match="multi-turn"):
         train(tiny_config(tmp_path, option), task=LowercaseTask())
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_an_unquoted_off_is_the_word_not_yamls_false():
+    from rlpr.config import ConfigError
+
+    assert build_config("sentiment", "tiny", overrides=["ppo.kl=off"]).ppo.kl == "off"
+    with pytest.raises(ConfigError, match="ppo.kl: expected one of"):
+        build_config("sentiment", "tiny", overrides=["ppo.kl=no-such"])
+    with pytest.raises(ConfigError, match="ppo.advantage: expected str"):  # only where "off" is a choice
+        build_config("sentiment", "tiny", overrides=["ppo.advantage=off"])
 
 
 @pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])

@@ -131,6 +131,8 @@ def _check(hint, value, key: str):
         return _check(inner, value, key)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if hint is str and value is False and "off" in CHOICES.get(key, ()):
+        value = "off"  # YAML 1.1 reads an unquoted off (`ppo.kl=off`, `kl: off`) as false
     expected = origin or hint
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"{key}: expected {_type_name(hint)}, got {value!r}")

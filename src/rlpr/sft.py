@@ -63,10 +63,17 @@ def collate(rows: list[tuple[list[int], int]], pad_id: int) -> tuple[torch.Tenso
 
 
 def answer_loss(model, input_ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of the labelled tokens; position t's logits predict token t+1."""
-    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids(mask), use_cache=False).logits
+    """Mean cross-entropy of the labelled tokens; position t's logits predict token t+1.
+
+    Logits are computed only from the position before the batch's first labelled token: with a 49k vocabulary
+    the (B, T, V) logits of a long prompt would be most of the step's memory and carry no loss."""
+    labelled = (labels != IGNORE).any(0).nonzero()
+    first = max(int(labelled[0]), 1) if len(labelled) else labels.size(1) - 1  # position 0 has no predictor
+    keep = labels.size(1) - first + 1  # positions first-1 .. T-1; the last predicts past the end
+    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids(mask), use_cache=False,
+                   logits_to_keep=keep).logits
     return torch.nn.functional.cross_entropy(
-        logits[:, :-1].float().flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE
+        logits[:, :-1].float().flatten(0, 1), labels[:, labels.size(1) - keep + 1 :].flatten(), ignore_index=IGNORE
     )
 
 

@@ -34,7 +34,7 @@ from rlpr.rl import advantages as adv
 from rlpr.rl import losses
 from rlpr.rl.kl import KLController
 from rlpr.rl.schedules import coefficient
-from rlpr.rl.scoring import score
+from rlpr.rl.scoring import Scored, score
 from rlpr.rollout import RolloutConfig, check_engine, make_engine
 from rlpr.rollout.rewards import RewardError, RewardPool, TaskSpec, checked_rewards  # noqa: F401 (RewardError: re-exported)
 from rlpr.tasks import make_task
@@ -59,7 +59,7 @@ class Batch:
     attention_mask: torch.Tensor  # (B, P+R)
     response_ids: torch.Tensor  # (B, R)
     mask: torch.Tensor  # (B, R) float, 1 on response tokens
-    old_logprobs: torch.Tensor  # (B, R)
+    old_logprobs: torch.Tensor | None  # (B, R); None: on-policy, the update's own log-probs (`skips_scoring`)
     old_values: torch.Tensor | None  # (B, R)
     advantages: torch.Tensor  # (B, R)
     returns: torch.Tensor | None  # (B, R)
@@ -147,8 +147,12 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
     mask = rollout.response_mask.float()
     temperature = config.sampling.temperature
     with torch.no_grad():
-        scored = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature, value_head,
-                       critic, top_blocks=top)
+        if skips_scoring(config, rollout.input_ids.size(0)):
+            scored = Scored(logprobs=None, logits=None, values=None)
+            top = 0
+        else:
+            scored = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature,
+                           value_head, critic, top_blocks=top)
         ref_logprobs = None
         if lora and (ppo.kl != "off" or ppo.track_kl):
             with policy.disable_adapter():
@@ -183,6 +187,15 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
     batch = Batch(rollout.input_ids, rollout.attention_mask, rollout.response_ids, mask, scored.logprobs, values, advantages,
                   returns, scored.block_input, top)
     return batch, stats, ref_logprobs
+
+
+def skips_scoring(config: TrainConfig, rows: int) -> bool:
+    """True when the step's update is one optimiser step on the whole batch (one epoch, one mini-batch), with
+    no value and no reference: the old log-probs are then the update's own (ratio 1, as TRL's GRPO takes
+    them on-policy), so the no-grad scoring pass over the batch has nothing to give and is skipped."""
+    ppo = config.ppo
+    one_step = ppo.ppo_epochs == 1 and ppo.mini_batch_size // distributed.world_size() >= rows
+    return one_step and ppo.advantage != "gae" and ppo.kl == "off" and not ppo.track_kl
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, total=torch.sum) -> float:
@@ -244,7 +257,8 @@ def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, 
     block_input = batch.block_input[idx] if batch.block_input is not None else None
     scored = score(policy, batch.input_ids[idx], batch.attention_mask[idx], batch.response_ids[idx],
                    config.sampling.temperature, value_head, critic, batch.top_blocks, block_input)
-    pg_loss, stats = losses.policy_loss(scored.logprobs, batch.old_logprobs[idx], batch.advantages[idx], mask, ppo.clip)
+    old_logprobs = batch.old_logprobs[idx] if batch.old_logprobs is not None else scored.logprobs.detach()
+    pg_loss, stats = losses.policy_loss(scored.logprobs, old_logprobs, batch.advantages[idx], mask, ppo.clip)
     # Both entropies are logged every step; they need gradients only when their coefficient is on.
     with nullcontext() if entropy_coef else torch.no_grad():
         entropy = losses.masked_mean(losses.entropy_from_logits(scored.logits), mask)
