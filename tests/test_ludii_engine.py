@@ -212,3 +212,31 @@ def test_dice_roll_before_the_moves():
             assert state.who[sum(state.dice)] == 1  # placed at the pips just rolled
         seen.add(sum(state.dice))
     assert len(seen) >= 3
+
+
+OWNED_REGIONS = """(game "Owned"
+    (players 2)
+    (equipment {
+        (board (square 3))
+        (piece "Disc" Each)
+        (regions P1 (sites Bottom))
+        (regions P2 (sites Top))
+        (regions "Marked" (sites Centre))
+        (regions "Open" (sites Empty))
+    })
+    (rules
+        (play (move Add (to (sites Empty) if:(or (is In (to) (sites Mover)) (is In (to) (sites Next))))))
+        (end (if (is Full) (result Mover Win)))
+    )
+)"""
+
+
+def test_sites_of_a_role_are_only_the_regions_that_player_owns():
+    """Ludii ``SitesEquipmentRegion``: ``(sites Mover)`` / ``(sites Next)`` are the regions owned by that
+    player; a region declared without a role is Neutral (owner 0) and belongs to neither (At-Tab
+    wa-d-Dukk and Moo test ``(sites Next)`` beside such a region)."""
+    for text in (OWNED_REGIONS.replace('        (regions "Open" (sites Empty))\n', ""), OWNED_REGIONS):
+        game = game_of(text)  # fixed regions only, then one that depends on the state
+        state = game.initial.copy()
+        ctx = Ctx(game, state, random.Random(0))
+        assert sorted(m.to for m in game.legal_moves(ctx)) == [0, 1, 2, 6, 7, 8]  # not 3, 4, 5

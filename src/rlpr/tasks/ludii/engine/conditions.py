@@ -7,7 +7,7 @@ group joins the given regions; ``is Threatened`` whether an enemy move could cap
 
 from __future__ import annotations
 
-from rlpr.tasks.ludii.engine.core import UNDEFINED, Compiler, Unsupported, builds, const
+from rlpr.tasks.ludii.engine.core import UNDEFINED, Compiler, Unsupported, builds, const, scan
 from rlpr.tasks.ludii.engine.functions import player_fn, role_fn
 from rlpr.tasks.ludii.typed import TypedArray, TypedConst
 
@@ -200,7 +200,14 @@ def _is_threatened(c, node):
     at_node = a.get("at")
     region = c.region(at_node) if at_node is not None and getattr(at_node.node, "key", None) == "in" else None
     at = c.int(at_node) if at_node is not None and region is None else None
-    moves = c.moves(a["moves"]) if a.get("moves") is not None else game.moves_for_mover
+    if a.get("moves") is not None:
+        gen = c.moves(a["moves"])
+
+        def scan_moves(ctx, pred):
+            return scan(gen, ctx, pred)
+
+    else:
+        scan_moves = game.scan_moves_for_mover
     n = game.n_players
 
     def fn(ctx):
@@ -228,13 +235,13 @@ def _is_threatened(c, node):
             s.prev, s.mover, s.next = owner, enemy, owner
             ctx.in_threat = True
             try:
-                gen = moves(ctx)
+                # stops at the first piece with a move reaching one of the sites
+                hit = scan_moves(ctx, lambda lst: any(m.to in sites for m in lst))
             finally:
                 s.prev, s.mover, s.next = old
                 ctx.in_threat = False
-            for m in gen:
-                if m.to in sites:
-                    return True
+            if hit:
+                return True
         return False
 
     return fn

@@ -293,6 +293,17 @@ def apply_actions(ctx: Ctx, move: Move) -> None:
                 apply_actions(ctx, m)
 
 
+def scan(gen, ctx, pred) -> bool:
+    """``pred(gen(ctx))`` for a ``pred`` that holds of a list of moves exactly when it holds of some
+    part of it (an any-move test: ``bool``, "some move reaches a site"), generating the moves piece
+    by piece where the generator allows it and stopping at the first part that passes (Ludii's
+    ``canMove`` stops at the first move too). ``pred([])`` must be False."""
+    sc = getattr(gen, "scan", None)
+    if sc is None:
+        return pred(gen(ctx))
+    return sc(ctx, pred)
+
+
 # --- compiler registry -----------------------------------------------------------------------------
 
 Builder = Callable[["Compiler", TypedCall], Any]

@@ -54,12 +54,10 @@ def relative(rel: str, facing: str, supported: list[str]) -> list[str]:
 def direction_fn(c: Compiler, node, default: str = "Adjacent"):
     """A closure ``(ctx, site) -> [absolute directions]`` for a ``<direction>`` argument."""
     if node is None:
-        v = [default]
-        return lambda ctx, site: v
+        return _fixed([default])
     if isinstance(node, TypedConst):
         if node.type == "AbsoluteDirection":
-            v = [node.value]
-            return lambda ctx, site: v
+            return _fixed([node.value])
         if node.type == "RelativeDirection":
             return _relative_fn(c, [node.value], "Adjacent")
         raise Unsupported(f"direction {node.value}")
@@ -69,8 +67,7 @@ def direction_fn(c: Compiler, node, default: str = "Adjacent"):
         if absd is None:
             absd = a.get("AbsoluteDirections")
         if absd is not None:
-            v = [i.value for i in absd.items] if isinstance(absd, TypedArray) else [absd.value]
-            return lambda ctx, site: v
+            return _fixed([i.value for i in absd.items] if isinstance(absd, TypedArray) else [absd.value])
         rel = a.get("RelativeDirection")
         if rel is None:
             rel = a.get("RelativeDirections")
@@ -85,6 +82,17 @@ def direction_fn(c: Compiler, node, default: str = "Adjacent"):
     if isinstance(node, TypedCall) and node.kind == "difference" and node.returns == "direction":
         return _difference_fn(c, node)
     raise Unsupported(getattr(node, "kind", "?"), "direction")
+
+
+def _fixed(v: list[str]):
+    """The closure for directions that depend on nothing; ``fn.fixed`` is the list (for generators
+    that precompute per-site neighbourhoods)."""
+
+    def fn(ctx, site):
+        return v
+
+    fn.fixed = v  # type: ignore[attr-defined]
+    return fn
 
 
 def last_move_direction(c: Compiler, which: str, relation: str = "Adjacent"):
@@ -142,21 +150,26 @@ def _relative_fn(c: Compiler, rels: list[str], relation: str):
         return lambda ctx, site: last(ctx)
     game = c.game
     supported = game.board.supported_directions(relation)
-    cache: dict[str, list[str]] = {}
+    cache: dict[str, tuple[str, ...]] = {}
+
+    by_what: dict[int, tuple[str, ...]] = {}  # component -> its directions (a tuple, hashable)
 
     def fn(ctx, site):
         what = ctx.s.what[site] if 0 <= site < len(ctx.s.what) else 0
         if what == 0:
             return []
-        facing = game.components[what].facing or "N"
-        v = cache.get(facing)
+        v = by_what.get(what)
         if v is None:
-            v = []
-            for r in rels:
-                for d in relative(r, facing, supported):
-                    if d not in v:
-                        v.append(d)
-            cache[facing] = v
+            facing = game.components[what].facing or "N"
+            v = cache.get(facing)
+            if v is None:
+                lst: list[str] = []
+                for r in rels:
+                    for d in relative(r, facing, supported):
+                        if d not in lst:
+                            lst.append(d)
+                v = cache[facing] = tuple(lst)
+            by_what[what] = v
         return v
 
     return fn

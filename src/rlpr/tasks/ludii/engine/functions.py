@@ -7,7 +7,10 @@ default site type only; a ludeme asking for another site type is reported unsupp
 
 from __future__ import annotations
 
-from rlpr.tasks.ludii.engine.core import OFF, UNDEFINED, Compiler, Unsupported, builds, const
+from itertools import compress
+from operator import and_, truth
+
+from rlpr.tasks.ludii.engine.core import OFF, UNDEFINED, Compiler, Unsupported, builds, const, scan
 from rlpr.tasks.ludii.typed import TypedArray, TypedCall, TypedConst
 
 # --- roles -----------------------------------------------------------------------------------------
@@ -263,7 +266,7 @@ def _coord(c, node):
 def _coord_region(c, node):
     """A coordinate where a region is expected: the one site."""
     site = _coord(c, node)(None)
-    return lambda ctx: [site]
+    return static_region([site])
 
 
 @builds("int", "row", "column")
@@ -361,8 +364,12 @@ def _count_pieces(c, node):
 
     def fn(ctx):
         s = ctx.s
-        sites = region(ctx) if region is not None else range(n_sites)
         who, what, count = s.who, s.what, s.count
+        if region is None and kinds is None:  # the same sum, over the whole state at C speed
+            if pf is None:
+                return sum(compress(count, map(truth, what)))
+            return sum(compress(count, map(and_, map(pf(ctx).__eq__, who), map(truth, what))))
+        sites = region(ctx) if region is not None else range(n_sites)
         total = 0
         if pf is None:
             for i in sites:
@@ -484,6 +491,21 @@ def _and_or(c, node):
         return lambda ctx: all(f(ctx) for f in fns)
     if len(fns) == 2:
         a, b = fns
+        if getattr(a, "empty_to", False) and getattr(b, "enemy_to", False):
+            # (or (is Empty (to)) (is Enemy (who at:(to)))): the usual capture-or-move test, inlined
+            n = c.game.n_players
+
+            def empty_or_enemy_to(ctx):
+                t = ctx.to
+                if t < 0:
+                    return False
+                s = ctx.s
+                if not s.what[t]:
+                    return True
+                v = s.who[t]
+                return 0 < v <= n and v != s.mover
+
+            return empty_or_enemy_to
         return lambda ctx: a(ctx) or b(ctx)
     return lambda ctx: any(f(ctx) for f in fns)
 
@@ -541,7 +563,12 @@ def _is_empty(c, node):
         read = _reader(field, "what")
         if node.kind == "is Empty":
             if field == "to":
-                return lambda ctx: ctx.to >= 0 and not ctx.s.what[ctx.to]
+
+                def empty_to(ctx):
+                    return ctx.to >= 0 and not ctx.s.what[ctx.to]
+
+                empty_to.empty_to = True  # type: ignore[attr-defined]  # generators inline it
+                return empty_to
             return lambda ctx: getattr(ctx, field) >= 0 and not read(ctx)
         return lambda ctx: read(ctx) != 0
     at = c.int(node.args["int"])
@@ -562,10 +589,37 @@ def _is_visited(c, node):
     return lambda ctx: site(ctx) in ctx.s.visited
 
 
+def _who_field(node) -> str | None:
+    """The context field when a player argument is ``(who at:(from|to|between))``."""
+    arg = node.args.get("int")
+    if isinstance(arg, TypedCall) and arg.kind == "who" and arg.args.get("level") is None:
+        return context_site(arg.args.get("at"))
+    return None
+
+
 @builds("bool", "is Enemy")
 def _is_enemy(c, node):
     p = _player_arg(c, node)
     n = c.game.n_players
+    field = _who_field(node)
+    if field == "between":
+
+        def enemy_between(ctx):
+            b = ctx.between
+            v = ctx.s.who[b] if b >= 0 else 0
+            return 0 < v <= n and v != ctx.s.mover
+
+        enemy_between.enemy_between = True  # type: ignore[attr-defined]  # generators inline it
+        return enemy_between
+    if field == "to":
+
+        def enemy_to(ctx):
+            t = ctx.to
+            v = ctx.s.who[t] if t >= 0 else 0
+            return 0 < v <= n and v != ctx.s.mover
+
+        enemy_to.enemy_to = True  # type: ignore[attr-defined]  # generators inline it
+        return enemy_to
 
     def fn(ctx):
         v = p(ctx)
@@ -577,6 +631,11 @@ def _is_enemy(c, node):
 @builds("bool", "is Friend")
 def _is_friend(c, node):
     p = _player_arg(c, node)
+    field = _who_field(node)
+    if field == "to":
+        return lambda ctx: (ctx.s.who[ctx.to] if ctx.to >= 0 else 0) == ctx.s.mover
+    if field == "between":
+        return lambda ctx: (ctx.s.who[ctx.between] if ctx.between >= 0 else 0) == ctx.s.mover
     return lambda ctx: p(ctx) == ctx.s.mover
 
 
@@ -621,6 +680,17 @@ def _is_in(c, node):
     if isinstance(arg, TypedArray):
         fns = [c.int(i) for i in arg.items]
         return lambda ctx: all(f(ctx) in set(reg(ctx)) for f in fns)
+    if _is_static(reg):
+        members = frozenset(reg(None))
+        if arg is None:
+            return lambda ctx: ctx.to in members
+        f = c.int(arg)
+        field = context_site(arg)
+        if field == "to":
+            return lambda ctx: ctx.to in members
+        if field == "frm":
+            return lambda ctx: ctx.frm in members
+        return lambda ctx: f(ctx) in members
     if arg is None:
         return lambda ctx: ctx.to in reg(ctx)
     f = c.int(arg)
@@ -691,18 +761,33 @@ def _can_move(c, node):
     gen = c.moves(node.args["moves"])
     after = getattr(gen, "after", None)
     if after is None:
-        return lambda ctx: len(gen(ctx)) > 0
+        return lambda ctx: scan(gen, ctx, bool)
     prior, game = gen.prior, c.game
 
     def fn(ctx):
         if gen.auto and ctx.in_threat:
-            return len(prior(ctx)) > 0
-        return any(game.passes_after(ctx, m, after) for m in prior(ctx))
+            return scan(prior, ctx, bool)
+        return scan(prior, ctx, lambda lst: any(game.passes_after(ctx, m, after) for m in lst))
 
     return fn
 
 
 # --- regions ---------------------------------------------------------------------------------------
+
+
+def static_region(v: list[int]):
+    """A region closure for a region that depends on nothing (``fn.static`` marks it, so that
+    unions, differences and named regions of static regions are computed once)."""
+
+    def fn(ctx):
+        return v
+
+    fn.static = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _is_static(f) -> bool:
+    return getattr(f, "static", False)
 
 
 @builds("region", "#array")
@@ -718,12 +803,10 @@ def _sites(c, node):
     if a.get("ints") is not None:
         fns = [c.int(i) for i in a["ints"].items]
         if all(isinstance(i, TypedConst) for i in a["ints"].items):
-            v = sorted({int(i.value) for i in a["ints"].items})
-            return lambda ctx: v
+            return static_region(sorted({int(i.value) for i in a["ints"].items}))
         return lambda ctx: sorted({f(ctx) for f in fns if f(ctx) >= 0})
     if a.get("strings") is not None:
-        v = sorted({board.coord(const(s)) for s in a["strings"].items})
-        return lambda ctx: v
+        return static_region(sorted({board.coord(const(s)) for s in a["strings"].items}))
     if a.get("StepTypes") is not None:
         raise Unsupported("sites", "walk")
     if node.sig.params and node.sig.params[0].name == "playerRef" or a.get("playerRef") or a.get("RoleType"):
@@ -733,8 +816,7 @@ def _sites(c, node):
     if a.get("string") is not None:
         return c.game.named_region(c, const(a["string"]), None)
     if not any(v is not None for v in a.values()):
-        v = list(range(board.n_board))
-        return lambda ctx: v
+        return static_region(list(range(board.n_board)))
     raise Unsupported("sites", "form")
 
 
@@ -755,7 +837,7 @@ def _static_sites(c, node):
         if node.kind == "sites Board"
         else board.with_prop(_STATIC_PROPS[node.kind])
     )
-    return lambda ctx: v
+    return static_region(v)
 
 
 @builds("region", "sites Row", "sites Column", "sites Phase")
@@ -767,8 +849,7 @@ def _sites_row(c, node):
     idx = node.args["int"]
     get = {"sites Row": board.row, "sites Column": board.column, "sites Phase": board.phase_sites}[node.kind]
     if isinstance(idx, TypedConst):
-        v = get(int(idx.value))
-        return lambda ctx: v
+        return static_region(get(int(idx.value)))
     f = c.int(idx)
     return lambda ctx: get(f(ctx))
 
@@ -779,8 +860,7 @@ def _sites_side(c, node):
     d = node.args.get("playerRef")
     if not (isinstance(d, TypedConst) and d.type == "CompassDirection"):
         raise Unsupported("sites Side", "by player")
-    v = c.game.board.with_prop("side " + const(d))
-    return lambda ctx: v
+    return static_region(c.game.board.with_prop("side " + const(d)))
 
 
 @builds("region", "sites Empty")
@@ -825,9 +905,15 @@ def _sites_occupied(c, node):
     if role in ("All", "Each"):
         return lambda ctx: [i for i in rng if ctx.s.what[i] and (kinds is None or ctx.s.what[i] in kinds)]
     pf = player_fn(c, by)
-    if kinds is None:
-        return lambda ctx: [i for i in rng if ctx.s.who[i] == pf(ctx) and ctx.s.what[i]]
-    return lambda ctx: [i for i in rng if ctx.s.who[i] == pf(ctx) and ctx.s.what[i] in kinds]
+
+    def occupied_by(ctx):
+        p = pf(ctx)
+        who, what = ctx.s.who, ctx.s.what
+        if kinds is None:
+            return [i for i in rng if who[i] == p and what[i]]
+        return [i for i in rng if who[i] == p and what[i] in kinds]
+
+    return occupied_by
 
 
 @builds("region", "sites Hand")
@@ -865,6 +951,11 @@ def _union(c, node):
         fns = [c.region(i) for i in node.args["regions"].items]
     else:
         fns = [c.region(node.args["region"]), c.region(node.args["region2"])]
+    if fns and all(_is_static(f) for f in fns):
+        sets = [set(f(None)) for f in fns]
+        if node.kind == "union":
+            return static_region(sorted(set().union(*sets)))
+        return static_region(sorted(set.intersection(*sets)))
     if node.kind == "union":
         return lambda ctx: sorted(set().union(*(f(ctx) for f in fns)))
 
@@ -883,7 +974,18 @@ def _difference(c, node):
     other = node.args.get("region2")
     if other is not None:
         b = c.region(other)
-        return lambda ctx: [i for i in a(ctx) if i not in set(b(ctx))]
+        if _is_static(a) and _is_static(b):
+            minus = set(b(None))
+            return static_region([i for i in a(None) if i not in minus])
+        if _is_static(b):
+            minus = set(b(None))
+            return lambda ctx: [i for i in a(ctx) if i not in minus]
+
+        def diff(ctx):
+            minus = set(b(ctx))
+            return [i for i in a(ctx) if i not in minus]
+
+        return diff
     f = c.int(node.args["int"])
     return lambda ctx: [i for i in a(ctx) if i != f(ctx)]
 

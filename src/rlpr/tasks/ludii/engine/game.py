@@ -28,8 +28,9 @@ from rlpr.tasks.ludii.engine.core import (
     Unsupported,
     apply_actions,
     const,
+    scan,
 )
-from rlpr.tasks.ludii.engine.functions import player_fn, role_fn
+from rlpr.tasks.ludii.engine.functions import player_fn, role_fn, static_region
 from rlpr.tasks.ludii.typed import TypedArray, TypedCall, TypedConst
 
 TURN_LIMIT_PER_PLAYER = 500
@@ -291,13 +292,23 @@ class EngineGame:
                 out.update(f(ctx))
             return sorted(out)
 
+        if all(getattr(f, "static", False) for lst in by_owner.values() for f in lst):
+            # regions that depend on nothing (the usual case): each owner's union, once
+            memo = {owner: union(lst, None) for owner, lst in by_owner.items()}
+            if dyn is None:
+                if fixed_owner is not None:
+                    return static_region(memo.get(fixed_owner, []))
+                return static_region(union([f for lst in by_owner.values() for f in lst], None))
+            return lambda ctx: memo.get(dyn(ctx)) or []
         if dyn is None:
             if fixed_owner is not None:
                 fns = by_owner.get(fixed_owner, [])
             else:
                 fns = [f for lst in by_owner.values() for f in lst]
             return lambda ctx: union(fns, ctx)
-        return lambda ctx: union(by_owner.get(dyn(ctx), []) + by_owner.get(None, []), ctx)
+        # Ludii SitesEquipmentRegion: only the regions the player owns (a region declared without a
+        # role is Neutral, owner 0, so it is never one of a player's)
+        return lambda ctx: union(by_owner.get(dyn(ctx), []), ctx)
 
     def _region_fn(self, c: Compiler, rnode):
         if isinstance(rnode, TypedArray):
@@ -306,15 +317,15 @@ class EngineGame:
                 and isinstance(rnode.items[0], TypedConst)
                 and rnode.items[0].type != "RegionTypeStatic"
             ):
-                v = sorted({int(i.value) for i in rnode.items})
-                return lambda ctx: v
+                return static_region(sorted({int(i.value) for i in rnode.items}))
             fns = [self._region_fn(c, i) for i in rnode.items]
+            if all(getattr(f, "static", False) for f in fns):
+                return static_region(sorted({s for f in fns for s in f(None)}))
             return lambda ctx: sorted({s for f in fns for s in f(ctx)})
         if isinstance(rnode, TypedConst):
             if rnode.type == "RegionTypeStatic":
                 if rnode.value == "AllSites":
-                    v = list(range(self.board.n_board))
-                    return lambda ctx: v
+                    return static_region(list(range(self.board.n_board)))
                 raise Unsupported("regions", rnode.value)
         return c.region(rnode)
 
@@ -618,6 +629,14 @@ class EngineGame:
             moves = [*moves, swap]
         return moves
 
+    def scan_moves_for_mover(self, ctx: Ctx, pred) -> bool:
+        """``pred(self.moves_for_mover(ctx))`` for an any-move test, through ``scan`` (stopping
+        early)."""
+        swap = self._swap_move(ctx.s)
+        if swap is not None and pred([swap]):
+            return True
+        return scan(self.phases[ctx.s.phase[ctx.s.mover]].play, ctx, pred)
+
     def _swap_move(self, s: State) -> Move | None:
         if self.uses_swap and s.num_moves == self.n_players - 1 and not self.add_to_empty:
             m = Move([(A_SELECT, -1, -1)])
@@ -639,11 +658,11 @@ class EngineGame:
         if gen is None:
             return self._swap_move(s) is not None
         after = getattr(gen, "after", None)
-        if after is None:
-            return bool(self.moves_for_mover(ctx))
         if self._swap_move(s) is not None:
             return True
-        return any(self.passes_after(ctx, m, after) for m in gen.prior(ctx))
+        if after is None:
+            return scan(gen, ctx, bool)
+        return scan(gen.prior, ctx, lambda lst: any(self.passes_after(ctx, m, after) for m in lst))
 
     def sample_move(self, ctx: Ctx, rng) -> Move:
         """A legal move drawn uniformly (a forced pass when there is none). For a phase whose moves are

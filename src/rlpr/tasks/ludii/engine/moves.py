@@ -35,6 +35,7 @@ from rlpr.tasks.ludii.engine.core import (
     builds,
     chain_before,
     const,
+    scan,
 )
 from rlpr.tasks.ludii.engine.directions import direction_fn
 from rlpr.tasks.ludii.engine.functions import player_fn, role_fn
@@ -53,6 +54,23 @@ def _check_type(c: Compiler, node) -> None:
         raise Unsupported(node.kind, f"site type {const(t)}")
 
 
+def _ctx_loc(default_loc: str):
+    """``ctx -> ctx.frm`` or ``ctx -> ctx.to``, tagged with the field."""
+    if default_loc == "from":
+
+        def loc(ctx):
+            return ctx.frm
+
+        loc.ctx_field = "frm"  # type: ignore[attr-defined]
+    else:
+
+        def loc(ctx):
+            return ctx.to
+
+        loc.ctx_field = "to"  # type: ignore[attr-defined]
+    return loc
+
+
 class _Spec:
     """A compiled ``(from ...)`` or ``(to ...)``: location(s), condition, side effect."""
 
@@ -63,7 +81,7 @@ class _Spec:
         self.effect = None  # ctx -> list[Move]
         self.effect_cond = None
         if node is None:
-            self.loc = (lambda ctx: ctx.frm) if default_loc == "from" else (lambda ctx: ctx.to)
+            self.loc = _ctx_loc(default_loc)
             return
         _check_type(c, node)
         a = node.args
@@ -73,7 +91,7 @@ class _Spec:
             raise Unsupported(node.kind, "rotations")
         r = a.get("region")
         if r is None:
-            self.loc = (lambda ctx: ctx.frm) if default_loc == "from" else (lambda ctx: ctx.to)
+            self.loc = _ctx_loc(default_loc)
         elif _is_region(r):
             self.sites = c.region(r)
         else:
@@ -92,6 +110,17 @@ class _Spec:
             return self.sites(ctx)
         v = self.loc(ctx)
         return [v] if v >= 0 else []
+
+    def locations_fn(self):
+        """``locations`` as a closure, reading ``ctx.frm``/``ctx.to`` directly for the default."""
+        if self.sites is not None:
+            return self.sites
+        field = getattr(self.loc, "ctx_field", None)
+        if field == "frm":
+            return lambda ctx: [ctx.frm] if ctx.frm >= 0 else []
+        if field == "to":
+            return lambda ctx: [ctx.to] if ctx.to >= 0 else []
+        return self.locations
 
 
 def _attach(moves: list, then) -> list:
@@ -112,9 +141,21 @@ def _then(c: Compiler, node):
     return c.moves(t.args["nonDecision"])
 
 
-def _finish(c: Compiler, node, gen):
-    """Attach the ``then`` consequents and the mover to every generated move."""
+def _finish(c: Compiler, node, gen, sets_mover: bool = False):
+    """Attach the ``then`` consequents and the mover to every generated move (``sets_mover``: the
+    generator already creates its moves with the mover)."""
     then = _then(c, node)
+    if sets_mover:
+        if then is None:
+            return gen
+
+        def fn3(ctx):
+            moves = gen(ctx)
+            for m in moves:
+                m.then.append(then)
+            return moves
+
+        return fn3
     if then is None:
 
         def fn(ctx):
@@ -259,37 +300,68 @@ def _step(c, node):
     dirs = direction_fn(c, a.get("direction"))
     board = c.game.board
     nb = board.n_board
-    cache: dict[str, list[list[int]]] = {}
+    # per direction list: for each site, the sites one step away in any of them, without repeats
+    # and in the order the directions give them (a repeated to-site would be the same move)
+    cache: dict[tuple, list[list[int]]] = {}
+
+    def neighbours(ds) -> list[list[int]]:
+        key = ds if type(ds) is tuple else tuple(ds)
+        table = cache.get(key)
+        if table is None:
+            per_dir = [board.steps(d) for d in key]
+            table = []
+            for i in range(nb):
+                row: list[int] = []
+                for steps in per_dir:
+                    for t in steps[i]:
+                        if t not in row:
+                            row.append(t)
+                table.append(row)
+            cache[key] = table
+        return table
+
+    fixed = neighbours(dirs.fixed) if getattr(dirs, "fixed", None) is not None else None
+    frm_cond = frm.cond
+    to_cond = to.cond
+    empty_to = to_cond is not None and getattr(to_cond, "empty_to", False)
+    effect = to.effect
+    frm_locations = frm.locations_fn()
 
     def gen(ctx):
         out = []
-        seen = set()
         old_from, old_to = ctx.frm, ctx.to
-        for f in frm.locations(ctx):
+        locs = frm_locations(ctx)
+        seen = set() if len(locs) > 1 else None
+        what = ctx.s.what
+        mover = ctx.s.mover
+        for f in locs:
             if f < 0 or f >= nb:
                 continue
             ctx.frm = f
-            if frm.cond is not None and not frm.cond(ctx):
+            if frm_cond is not None and not frm_cond(ctx):
                 continue
-            for d in dirs(ctx, f):
-                steps = cache.get(d)
-                if steps is None:
-                    steps = cache[d] = board.steps(d)
-                for t in steps[f]:
-                    ctx.to = t
-                    if to.cond is not None and not to.cond(ctx):
+            for t in (fixed if fixed is not None else neighbours(dirs(ctx, f)))[f]:
+                if empty_to:
+                    if what[t]:
                         continue
+                elif to_cond is not None:
+                    ctx.to = t
+                    if not to_cond(ctx):
+                        continue
+                if seen is not None:
                     if (f, t) in seen:
                         continue
                     seen.add((f, t))
-                    m = Move([(A_MOVE, f, t, 1)], f, t)
-                    if to.effect is not None:
-                        m = chain_before(to.effect(ctx), m)
-                    out.append(m)
+                if effect is not None:
+                    ctx.to = t
+                    eff = effect(ctx)  # chained before the step (one Move, as chain_before builds)
+                    out.append(Move([*eff, (A_MOVE, f, t, 1)] if eff else [(A_MOVE, f, t, 1)], f, t, mover))
+                else:
+                    out.append(Move([(A_MOVE, f, t, 1)], f, t, mover))
         ctx.frm, ctx.to = old_from, old_to
         return out
 
-    return _finish(c, node, gen)
+    return _finish(c, node, gen, sets_mover=True)
 
 
 @builds("moves", "move Hop", "hop")
@@ -326,6 +398,91 @@ def _hop(c, node):
         raise Unsupported("between", "apply if:")
     stop_rule = to.effect_cond
     stop_effect = to.effect
+    radials = _radials_table(board)
+    to_cond = to.cond
+    empty_to = to_cond is not None and getattr(to_cond, "empty_to", False)
+
+    fixed_dirs = getattr(dirs, "fixed", None)
+    pair_cache: dict[tuple, list] = {}
+    enemy_hurdle = hurdle is not None and getattr(hurdle, "enemy_between", False)
+    n_players = c.game.n_players
+
+    def pairs(ds, f: int) -> list[tuple[int, int]]:
+        """(hurdle site, landing site or -1) along each radial from ``f`` in the directions."""
+        key = ds if type(ds) is tuple else tuple(ds)
+        table = pair_cache.get(key)
+        if table is None:
+            table = pair_cache[key] = [None] * nb
+        v = table[f]
+        if v is None:
+            v = table[f] = [
+                (r.steps[1], r.steps[2] if len(r.steps) > 2 else -1)
+                for d in key
+                for r in radials(d, f)
+                if len(r.steps) >= 2
+            ]
+        return v
+
+    if fixed_dirs is not None:
+        fixed_dirs = tuple(fixed_dirs)
+    frm_locations = frm.locations_fn()
+
+    def simple(ctx):
+        """The common hop (one hurdle right next to the piece, landing right behind it): what the
+        general loop below does when before/after/range are absent, without its bookkeeping."""
+        out = []
+        old = ctx.frm, ctx.to, ctx.between
+        s = ctx.s
+        what = s.what
+        who = s.who
+        mover = s.mover
+        for f in frm_locations(ctx):
+            if f < 0 or f >= nb:
+                continue
+            ctx.frm = f
+            for between, t in pairs(fixed_dirs if fixed_dirs is not None else dirs(ctx, f), f):
+                ctx.between = between
+                if enemy_hurdle:
+                    v = who[between]
+                    ok = 0 < v <= n_players and v != mover
+                else:
+                    ok = hurdle is None or hurdle(ctx)
+                if not ok:
+                    ctx.to = between
+                    continue
+                if t < 0:
+                    continue
+                ctx.to = t
+                if empty_to:
+                    if what[t]:
+                        continue
+                elif to_cond is not None and not to_cond(ctx):
+                    continue
+                actions = [(A_MOVE, f, t, 1)]
+                if stop_effect is not None:
+                    eff = stop_effect(ctx)
+                    if eff:
+                        actions = [*eff, *actions]
+                ctx.between = between
+                if side is not None:
+                    eff = side(ctx)
+                    if eff:
+                        actions = [*eff, *actions]
+                m = Move(actions, f, t, mover)
+                m.between = [between]
+                out.append(m)
+        ctx.frm, ctx.to, ctx.between = old
+        return out
+
+    if (
+        before is None
+        and after is None
+        and min_len is None
+        and max_len is None
+        and frm.cond is None
+        and stop_rule is None
+    ):
+        return _finish(c, node, simple, sets_mover=True)
 
     def gen(ctx):
         out = []
@@ -355,7 +512,7 @@ def _hop(c, node):
             if hi <= 0:
                 continue
             for d in ds:
-                for radial in board.radials(f, d):
+                for radial in radials(d, f):
                     steps = radial.steps
                     n = len(steps)
                     for to_idx in range(1, n):
@@ -414,6 +571,23 @@ def _hop(c, node):
     return _finish(c, node, gen)
 
 
+def _radials_table(board):
+    """``(direction, site) -> radials``, memoised per direction in a list indexed by site."""
+    tables: dict[str, list] = {}
+    nb = board.n_board
+
+    def radials(d: str, site: int) -> list:
+        table = tables.get(d)
+        if table is None:
+            table = tables[d] = [None] * nb
+        v = table[site]
+        if v is None:
+            v = table[site] = board.radials(site, d)
+        return v
+
+    return radials
+
+
 def _range(c, node):
     kind = node.kind
     a = node.args
@@ -445,6 +619,7 @@ def _slide(c, node):
     dirs = direction_fn(c, a.get("direction"))
     board = c.game.board
     nb = board.n_board
+    radials = _radials_table(board)
     btw = a.get("between")
     go = None
     min_fn = max_fn = None
@@ -465,12 +640,18 @@ def _slide(c, node):
                 raise Unsupported("between", "apply if:")
             between_effect = c.moves(ap["nonDecision"]) if ap.get("nonDecision") is not None else None
 
+    enemy_stop = stop_rule is not None and getattr(stop_rule, "enemy_to", False)
+    n_players = c.game.n_players
+
     def gen(ctx):
         out = []
         old = ctx.frm, ctx.to, ctx.between
         lo = min_fn(ctx) if min_fn is not None else UNDEFINED
         hi = max_fn(ctx) if max_fn is not None else MAX_DISTANCE
-        what = ctx.s.what
+        s = ctx.s
+        what = s.what
+        who = s.who
+        mover = s.mover
         for f in frm.locations(ctx):
             if f < 0 or f >= nb:
                 continue
@@ -478,18 +659,27 @@ def _slide(c, node):
             if frm.cond is not None and not frm.cond(ctx):
                 continue
             for d in dirs(ctx, f):
-                for radial in board.radials(f, d):
+                for radial in radials(d, f):
                     steps = radial.steps
                     passed: list[int] = []
                     ctx.between = old[2]
                     for idx in range(1, min(len(steps), hi + 1)):
                         t = steps[idx]
                         ctx.to = t
-                        if stop_rule is not None and stop_rule(ctx):
+                        if enemy_stop:
+                            v = who[t]
+                            stop = 0 < v <= n_players and v != mover
+                        else:
+                            stop = stop_rule is not None and stop_rule(ctx)
+                        if stop:
                             if lo <= idx:
-                                m = Move([(A_MOVE, f, t, 1)], f, t)
                                 if side is not None:
-                                    m = chain_before(side(ctx), m)
+                                    eff = side(ctx)  # chained before the move, as chain_before does
+                                    m = Move(
+                                        [*eff, (A_MOVE, f, t, 1)] if eff else [(A_MOVE, f, t, 1)], f, t, mover
+                                    )
+                                else:
+                                    m = Move([(A_MOVE, f, t, 1)], f, t, mover)
                                 if between_effect is not None:
                                     for bs in passed:
                                         ctx.between = bs
@@ -505,7 +695,7 @@ def _slide(c, node):
                         elif not go(ctx):
                             break
                         if lo <= idx:
-                            m = Move([(A_MOVE, f, t, 1)], f, t)
+                            m = Move([(A_MOVE, f, t, 1)], f, t, mover)
                             if between_effect is not None:
                                 for bs in passed:
                                     ctx.between = bs
@@ -517,7 +707,7 @@ def _slide(c, node):
         ctx.frm, ctx.to, ctx.between = old
         return out
 
-    return _finish(c, node, gen)
+    return _finish(c, node, gen, sets_mover=True)
 
 
 @builds("moves", "move", "fromTo")
@@ -613,6 +803,15 @@ def _promote(c, node):
     return _finish(c, node, gen)
 
 
+#: whether a (row, column) offset is ahead for a facing (leaps with ``forward:True``)
+_AHEAD = {
+    "N": lambda dr, dc: dr > 0, "S": lambda dr, dc: dr < 0,
+    "E": lambda dr, dc: dc > 0, "W": lambda dr, dc: dc < 0,
+    "NE": lambda dr, dc: dr > 0 and dc > 0, "NW": lambda dr, dc: dr > 0 and dc < 0,
+    "SE": lambda dr, dc: dr < 0 and dc > 0, "SW": lambda dr, dc: dr < 0 and dc < 0,
+}  # fmt: skip
+
+
 @builds("moves", "move Leap", "leap")
 def _leap(c, node):
     a = node.args
@@ -632,15 +831,13 @@ def _leap(c, node):
     rows, cols = board.el.row, board.el.col
 
     def ahead(facing, f, t):
-        dr, dc = rows[t] - rows[f], cols[t] - cols[f]
-        return {
-            "N": dr > 0, "S": dr < 0, "E": dc > 0, "W": dc < 0,
-            "NE": dr > 0 and dc > 0, "NW": dr > 0 and dc < 0, "SE": dr < 0 and dc > 0, "SW": dr < 0 and dc < 0,
-        }.get(facing, False)  # fmt: skip
+        test = _AHEAD.get(facing)
+        return test is not None and test(rows[t] - rows[f], cols[t] - cols[f])
 
     def gen(ctx):
         out = []
         old = ctx.frm, ctx.to
+        mover = ctx.s.mover
         for f in frm.locations(ctx):
             if f < 0 or f >= nb:
                 continue
@@ -654,14 +851,15 @@ def _leap(c, node):
                 ctx.to = t
                 if to.cond is not None and not to.cond(ctx):
                     continue
-                m = Move([(A_MOVE, f, t, 1)], f, t)
                 if to.effect is not None:
-                    m = chain_before(to.effect(ctx), m)
-                out.append(m)
+                    eff = to.effect(ctx)  # chained before the leap (one Move, as chain_before builds)
+                    out.append(Move([*eff, (A_MOVE, f, t, 1)] if eff else [(A_MOVE, f, t, 1)], f, t, mover))
+                else:
+                    out.append(Move([(A_MOVE, f, t, 1)], f, t, mover))
         ctx.frm, ctx.to = old
         return out
 
-    return _finish(c, node, gen)
+    return _finish(c, node, gen, sets_mover=True)
 
 
 # --- operators -------------------------------------------------------------------------------------
@@ -684,6 +882,14 @@ def _and(c, node):
             out.extend(g(ctx))
         return _attach(out, then)
 
+    def scan_all(ctx, pred) -> bool:
+        test = pred if then is None else (lambda lst: pred(_attach(lst, then)))
+        for g in gens:
+            if scan(g, ctx, test):
+                return True
+        return False
+
+    gen.scan = scan_all  # type: ignore[attr-defined]
     return gen
 
 
@@ -698,6 +904,13 @@ def _if(c, node):
         out = a(ctx) if cond(ctx) else (b(ctx) if b is not None else [])
         return _attach(out, then)
 
+    def scan_if(ctx, pred) -> bool:
+        test = pred if then is None else (lambda lst: pred(_attach(lst, then)))
+        if cond(ctx):
+            return scan(a, ctx, test)
+        return scan(b, ctx, test) if b is not None else False
+
+    gen.scan = scan_if  # type: ignore[attr-defined]
     if then is None:
         gen.branch = lambda ctx: a if cond(ctx) else b  # type: ignore[attr-defined]
     return gen
@@ -761,6 +974,19 @@ def _do(c, node):
             result = [m for m in result if game.passes_after(ctx, m, after)]
         return _attach(result, then)
 
+    def scan_do(ctx, pred) -> bool:
+        if after is not None and not (auto and ctx.in_threat):
+
+            def test(lst):
+                kept = [m for m in lst if game.passes_after(ctx, m, after)]
+                return bool(kept) and pred(_attach(kept, then))
+
+        else:
+            test = pred if then is None else (lambda lst: pred(_attach(lst, then)))
+        return scan(prior, ctx, test)
+
+    if nxt is None:
+        gen.scan = scan_do  # type: ignore[attr-defined]
     gen.prior = prior  # type: ignore[attr-defined]
     gen.after = after if nxt is None else None  # type: ignore[attr-defined]
     gen.auto = auto  # type: ignore[attr-defined]
@@ -841,6 +1067,41 @@ def _foreach_piece(c, node):
                 m.then.append(then)
         return out
 
+    def scan_pieces(ctx, pred) -> bool:
+        s = ctx.s
+        mover = s.mover
+        p = pf(ctx) if pf is not None else mover
+        if p != mover and 0 < p <= game.n_players:
+            return pred(gen(ctx))
+        who, what = s.who, s.what
+        old_from = ctx.frm
+        for site in range(nb) if container_sites is None else container_sites(ctx):
+            w = what[site]
+            if not w or who[site] != p:
+                continue
+            if wanted is not None and w not in wanted:
+                continue
+            ctx.frm = site
+            if specific is not None:
+                lst = specific(ctx)
+            else:
+                g = piece_gens[w]
+                if g is None:
+                    continue
+                lst = g(ctx)
+            if not lst:
+                continue
+            ctx.frm = old_from
+            for m in lst:
+                m.mover = mover
+                if then is not None:
+                    m.then.append(then)
+            if pred(lst):
+                return True
+        ctx.frm = old_from
+        return False
+
+    gen.scan = scan_pieces  # type: ignore[attr-defined]
     return gen
 
 

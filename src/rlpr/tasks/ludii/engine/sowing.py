@@ -185,11 +185,17 @@ def _track_site_move(c: Compiler, node):
                     return t
         return None
 
+    picked: dict[int, Track | None] = {}  # pick depends on the player only
+
     def fn(ctx: Ctx) -> int:
-        track = pick(player(ctx))
+        p = player(ctx)
+        if p in picked:
+            track = picked[p]
+        else:
+            track = picked[p] = pick(p)
         if track is None:
             return -1
-        n = len(track)
+        n = len(track.site)
         i = track.index_of(frm(ctx)) + steps(ctx)
         if i < n:
             return track.site[i]

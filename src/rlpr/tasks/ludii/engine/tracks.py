@@ -32,13 +32,17 @@ class Track:
     next_index: list[int] = field(default_factory=list)
     bump: list[int] = field(default_factory=list)
     internal_loop: bool = False
+    _first: dict[int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def index_of(self, site: int) -> int:
         """The first index of ``site`` on the track (``len`` when absent, as Ludii's search loop)."""
-        for i, s in enumerate(self.site):
-            if s == site:
-                return i
-        return len(self.site)
+        first = self._first
+        if first is None:  # built once the track is complete (tracks do not change in play)
+            first = {}
+            for i, s in enumerate(self.site):
+                first.setdefault(s, i)
+            self._first = first
+        return first.get(site, len(self.site))
 
     def __len__(self) -> int:
         return len(self.site)
