@@ -1034,47 +1034,9 @@ def _foreach_piece(c, node):
     piece_gens = game.piece_generators(c) if specific is None else None
     then = _then(c, node)
 
-    def gen(ctx):
-        s = ctx.s
-        mover = s.mover
-        p = pf(ctx) if pf is not None else mover
-        out = []
-        who, what = s.who, s.what
-        old_from = ctx.frm
-        swapped = p != mover and 0 < p <= game.n_players
-        if swapped:
-            old = s.prev, s.mover, s.next
-            s.prev, s.mover, s.next = mover, p, mover
-        for site in range(nb) if container_sites is None else container_sites(ctx):
-            w = what[site]
-            if not w or who[site] != p:
-                continue
-            if wanted is not None and w not in wanted:
-                continue
-            ctx.frm = site
-            if specific is not None:
-                out.extend(specific(ctx))
-            else:
-                g = piece_gens[w]
-                if g is not None:
-                    out.extend(g(ctx))
-        if swapped:
-            s.prev, s.mover, s.next = old
-        ctx.frm = old_from
-        for m in out:
-            m.mover = mover
-            if then is not None:
-                m.then.append(then)
-        return out
-
-    def scan_pieces(ctx, pred) -> bool:
-        s = ctx.s
-        mover = s.mover
-        p = pf(ctx) if pf is not None else mover
-        if p != mover and 0 < p <= game.n_players:
-            return pred(gen(ctx))
-        who, what = s.who, s.what
-        old_from = ctx.frm
+    def move_lists(ctx, p):
+        """Each of player p's qualifying pieces' moves (non-empty lists), with ctx.frm at the piece."""
+        who, what = ctx.s.who, ctx.s.what
         for site in range(nb) if container_sites is None else container_sites(ctx):
             w = what[site]
             if not w or who[site] != p:
@@ -1089,13 +1051,40 @@ def _foreach_piece(c, node):
                 if g is None:
                     continue
                 lst = g(ctx)
-            if not lst:
-                continue
+            if lst:
+                yield lst
+
+    def finish(moves, mover):
+        for m in moves:
+            m.mover = mover
+            if then is not None:
+                m.then.append(then)
+
+    def gen(ctx):
+        s = ctx.s
+        mover = s.mover
+        p = pf(ctx) if pf is not None else mover
+        old_from = ctx.frm
+        swapped = p != mover and 0 < p <= game.n_players
+        if swapped:
+            old = s.prev, s.mover, s.next
+            s.prev, s.mover, s.next = mover, p, mover
+        out = [m for lst in move_lists(ctx, p) for m in lst]
+        if swapped:
+            s.prev, s.mover, s.next = old
+        ctx.frm = old_from
+        finish(out, mover)
+        return out
+
+    def scan_pieces(ctx, pred) -> bool:
+        mover = ctx.s.mover
+        p = pf(ctx) if pf is not None else mover
+        if p != mover and 0 < p <= game.n_players:
+            return pred(gen(ctx))
+        old_from = ctx.frm
+        for lst in move_lists(ctx, p):  # stops at the first piece whose moves pass
             ctx.frm = old_from
-            for m in lst:
-                m.mover = mover
-                if then is not None:
-                    m.then.append(then)
+            finish(lst, mover)
             if pred(lst):
                 return True
         ctx.frm = old_from
