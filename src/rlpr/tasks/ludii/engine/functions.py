@@ -8,7 +8,7 @@ default site type only; a ludeme asking for another site type is reported unsupp
 from __future__ import annotations
 
 from itertools import compress
-from operator import and_, truth
+from operator import and_, attrgetter, truth
 
 from rlpr.tasks.ludii.engine.core import OFF, UNDEFINED, Compiler, Unsupported, builds, const, scan
 from rlpr.tasks.ludii.typed import TypedArray, TypedCall, TypedConst
@@ -602,24 +602,16 @@ def _is_enemy(c, node):
     p = _player_arg(c, node)
     n = c.game.n_players
     field = _who_field(node)
-    if field == "between":
+    if field in ("to", "between"):
+        site = attrgetter(field)
 
-        def enemy_between(ctx):
-            b = ctx.between
-            v = ctx.s.who[b] if b >= 0 else 0
+        def enemy_at(ctx):
+            i = site(ctx)
+            v = ctx.s.who[i] if i >= 0 else 0
             return 0 < v <= n and v != ctx.s.mover
 
-        enemy_between.enemy_between = True  # type: ignore[attr-defined]  # generators inline it
-        return enemy_between
-    if field == "to":
-
-        def enemy_to(ctx):
-            t = ctx.to
-            v = ctx.s.who[t] if t >= 0 else 0
-            return 0 < v <= n and v != ctx.s.mover
-
-        enemy_to.enemy_to = True  # type: ignore[attr-defined]  # generators inline it
-        return enemy_to
+        setattr(enemy_at, "enemy_" + field, True)  # enemy_to / enemy_between: generators inline it
+        return enemy_at
 
     def fn(ctx):
         v = p(ctx)

@@ -131,6 +131,17 @@ def _attach(moves: list, then) -> list:
     return moves
 
 
+def _move_after(eff, f: int, t: int, mover: int) -> Move:
+    """The move f -> t by ``mover`` with the effect's actions first: what ``chain_before(eff, move)``
+    builds, as one Move."""
+    return Move([*eff, (A_MOVE, f, t, 1)] if eff else [(A_MOVE, f, t, 1)], f, t, mover)
+
+
+def _with_then(pred, then):
+    """``pred`` for moves that get the ``then`` consequents attached first (a scan's test)."""
+    return pred if then is None else (lambda lst: pred(_attach(lst, then)))
+
+
 def _then(c: Compiler, node):
     """The compiled consequents of a ludeme's ``then`` argument, or None."""
     t = node.args.get("then")
@@ -354,8 +365,7 @@ def _step(c, node):
                     seen.add((f, t))
                 if effect is not None:
                     ctx.to = t
-                    eff = effect(ctx)  # chained before the step (one Move, as chain_before builds)
-                    out.append(Move([*eff, (A_MOVE, f, t, 1)] if eff else [(A_MOVE, f, t, 1)], f, t, mover))
+                    out.append(_move_after(effect(ctx), f, t, mover))
                 else:
                     out.append(Move([(A_MOVE, f, t, 1)], f, t, mover))
         ctx.frm, ctx.to = old_from, old_to
@@ -674,10 +684,7 @@ def _slide(c, node):
                         if stop:
                             if lo <= idx:
                                 if side is not None:
-                                    eff = side(ctx)  # chained before the move, as chain_before does
-                                    m = Move(
-                                        [*eff, (A_MOVE, f, t, 1)] if eff else [(A_MOVE, f, t, 1)], f, t, mover
-                                    )
+                                    m = _move_after(side(ctx), f, t, mover)
                                 else:
                                     m = Move([(A_MOVE, f, t, 1)], f, t, mover)
                                 if between_effect is not None:
@@ -852,8 +859,7 @@ def _leap(c, node):
                 if to.cond is not None and not to.cond(ctx):
                     continue
                 if to.effect is not None:
-                    eff = to.effect(ctx)  # chained before the leap (one Move, as chain_before builds)
-                    out.append(Move([*eff, (A_MOVE, f, t, 1)] if eff else [(A_MOVE, f, t, 1)], f, t, mover))
+                    out.append(_move_after(to.effect(ctx), f, t, mover))
                 else:
                     out.append(Move([(A_MOVE, f, t, 1)], f, t, mover))
         ctx.frm, ctx.to = old
@@ -883,7 +889,7 @@ def _and(c, node):
         return _attach(out, then)
 
     def scan_all(ctx, pred) -> bool:
-        test = pred if then is None else (lambda lst: pred(_attach(lst, then)))
+        test = _with_then(pred, then)
         for g in gens:
             if scan(g, ctx, test):
                 return True
@@ -905,7 +911,7 @@ def _if(c, node):
         return _attach(out, then)
 
     def scan_if(ctx, pred) -> bool:
-        test = pred if then is None else (lambda lst: pred(_attach(lst, then)))
+        test = _with_then(pred, then)
         if cond(ctx):
             return scan(a, ctx, test)
         return scan(b, ctx, test) if b is not None else False
@@ -982,7 +988,7 @@ def _do(c, node):
                 return bool(kept) and pred(_attach(kept, then))
 
         else:
-            test = pred if then is None else (lambda lst: pred(_attach(lst, then)))
+            test = _with_then(pred, then)
         return scan(prior, ctx, test)
 
     if nxt is None:
