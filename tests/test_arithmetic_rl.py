@@ -11,7 +11,7 @@ from rlpr import build_config, train
 from rlpr.rl import advantages as adv
 from rlpr.rl.schedules import coefficient
 from rlpr.rl.trainer import eval_sampling, prepared_model
-from rlpr.tasks.arithmetic import ArithmeticTask
+from rlpr.tasks.arithmetic import ArithmeticConfig, ArithmeticTask
 from rlpr.tracking import read_metrics
 
 # An easy variant (three terms, operands 0..6: answers 0..18) that the 2-layer model learns in seconds.
@@ -75,3 +75,37 @@ def test_coefficient_schedules(schedule, values):
     assert coefficient(0.3, "linear", 50, total_steps=100) == pytest.approx(0.15)  # decay over the whole run
     with pytest.raises(ValueError, match="coef_schedule"):
         coefficient(0.3, "sometimes", 1, 10)
+
+
+def _forward_modes(tmp_path, name: str, extra: list[str]) -> str:
+    """One letter per forward pass of the policy's GPT-2 trunk during a 2-step PPO run from a dropout-trained
+    start: 'e' eval mode without gradients, 's' train mode without gradients (sampling with dropout), 'U' train
+    mode with gradients (an update with dropout), 'u' eval mode with gradients."""
+    letters = {(False, False): "e", (True, False): "s", (True, True): "U", (False, True): "u"}
+    modes = []
+
+    def record(module, args, output):
+        if type(module).__name__ == "GPT2Model":
+            modes.append(letters[module.training, torch.is_grad_enabled()])
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        train(build_config("arithmetic", "tiny", overrides=[
+            f"model.name={tmp_path / 'sft'}", f"out={tmp_path / name}", "progress=false", "tensorboard=false",
+            "task_config.dropout=0.1", "steps=2", "ppo.ppo_epochs=2", "show_samples=0", *extra]))
+    finally:
+        handle.remove()
+    return "".join(modes)
+
+
+def test_train_mode_runs_dropout_where_trl_does(tmp_path):
+    """ppo.train_mode (TRL 0.9, the paper's trainer): the update's forward passes run with dropout, and so does
+    sampling from the second step on (TRL leaves the model in train mode after an update); the scoring pass that
+    gives the old log-probs and the held-out evaluation do not. Without it no PPO forward pass has dropout."""
+    ArithmeticTask(ArithmeticConfig(n_layer=1, n_head=2, n_embd=32, sft_examples=64, dropout=0.1)
+                   ).supervised_start(str(tmp_path / "sft"))
+    on = _forward_modes(tmp_path, "on", ["ppo.train_mode=true", "ppo.max_grad_norm=null"])
+    # held-out eval | step 1: sample, score (policy and reference), 2 updates | step 2: sample with dropout,
+    # score, 2 updates | held-out eval
+    assert on == "eeeeUUseeUUe", on
+    assert _forward_modes(tmp_path, "off", []) == "eeeeuueeeuue"

@@ -37,7 +37,7 @@ class PPOConfig:
     adam_eps: float = 1e-8
     warmup_steps: int = 0
     lr_schedule: str = "constant"  # after warm-up: constant | linear | cosine decay to 0 at the last optimiser step
-    max_grad_norm: float = 1.0
+    max_grad_norm: float | None = 1.0  # null: gradients not clipped (TRL 0.9's default)
     clip: float = 0.2
     value_clip: float = 0.2
     vf_coef: float = 0.1
@@ -57,6 +57,10 @@ class PPOConfig:
     kl_target: float | None = None  # set for an adaptive coefficient (TRL default target 6)
     kl_horizon: int = 10000
     track_kl: bool = True  # measure KL to the initial policy even when it is not penalised
+    # Run the policy's dropout as TRL 0.9's PPOTrainer (the paper's) does: the update's forward passes in train
+    # mode, and sampling too from the second step on (TRL leaves the model in train mode after an update); the
+    # no-grad scoring pass that gives the old log-probs stays in eval mode. Off: eval mode throughout.
+    train_mode: bool = False
 
 
 @dataclass

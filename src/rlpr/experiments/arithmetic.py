@@ -25,13 +25,15 @@ PAPER_COEF = 0.3  # the paper's coefficient for both regularisers
 # What `--preset best` adds to plain PPO besides batch entropy: the coefficient decayed to 0 over the first
 # 100 steps; top-1 group advantages (16 samples per prompt, only each group's best answer reinforced) instead
 # of the value head; one PPO epoch over mini-batches of 256 samples; the learning rate decayed linearly to 0;
-# 600 steps instead of 300 (16 samples of a prompt cost about one: the prompt is read once).
+# 600 steps instead of 300 (16 samples of a prompt cost about one: the prompt is read once); and none of the
+# TRL 0.9 behaviours plain PPO copies (dropout in the update and in sampling, unclipped gradients).
 SCHEDULE = ["ppo.coef_schedule=linear", "ppo.coef_decay_steps=100"]
 TOP1 = ["ppo.advantage=best", "ppo.group_size=16", "ppo.batch_size=64", "ppo.whiten_advantages=false"]
 ONE_EPOCH = ["ppo.ppo_epochs=1", "ppo.mini_batch_size=256"]
 LR_DECAY = ["ppo.lr_schedule=linear"]
 LONGER = ["ppo.steps=600"]
-FIX = [*SCHEDULE, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER]
+NO_TRL_DROPOUT = ["ppo.train_mode=false", "ppo.max_grad_norm=1.0"]  # plain's TRL 0.9 dropout and unclipped gradients, off
+FIX = [*SCHEDULE, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER, *NO_TRL_DROPOUT]
 BATCH_ENTROPY = f"ppo.batch_entropy_coef={PAPER_COEF}"
 ROWS: dict[str, list[str]] = {
     "plain PPO": [],
@@ -39,11 +41,14 @@ ROWS: dict[str, list[str]] = {
     "batch entropy": [BATCH_ENTROPY],
     "batch entropy + fix": [BATCH_ENTROPY, *FIX],
 }
-# Each ablation changes one ingredient of the best configuration.
+# Each ablation changes one ingredient of plain PPO (what makes it collapse) or of the best configuration.
 ABLATIONS: dict[str, list[str]] = {
+    "plain without dropout in PPO": ["ppo.train_mode=false"],
+    "plain with gradients clipped at 1": ["ppo.max_grad_norm=1.0"],
     "fix without batch entropy": [*FIX],
-    "fix with constant batch entropy": [BATCH_ENTROPY, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER],
-    "fix with constant learning rate": [BATCH_ENTROPY, *SCHEDULE, *TOP1, *ONE_EPOCH, *LONGER],
+    "fix with constant batch entropy": [BATCH_ENTROPY, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER, *NO_TRL_DROPOUT],
+    "fix with constant learning rate": [BATCH_ENTROPY, *SCHEDULE, *TOP1, *ONE_EPOCH, *LONGER, *NO_TRL_DROPOUT],
+    "fix with TRL's dropout and unclipped gradients": [BATCH_ENTROPY, *SCHEDULE, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER],
     "fix with 4 samples a prompt": [BATCH_ENTROPY, *FIX, "ppo.group_size=4", "ppo.mini_batch_size=64"],
     "fix with GRPO advantages": [BATCH_ENTROPY, *FIX, "ppo.advantage=group"],
     "fix with leave-one-out advantages": [BATCH_ENTROPY, *FIX, "ppo.advantage=rloo"],

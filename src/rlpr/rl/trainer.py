@@ -240,7 +240,8 @@ def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, con
                 for k, v in micro_stats.items():
                     stats[k] = stats.get(k, 0.0) + v * weight
             distributed.average_gradients(params)
-            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm).item()
+            max_norm = ppo.max_grad_norm if ppo.max_grad_norm is not None else math.inf
+            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
             optimizer.step()
             scheduler.step()
             for k, v in stats.items():
@@ -304,6 +305,9 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     main = distributed.is_main()
     run_dir, resume_from, state, device, task = open_run(config, resume, task)
     check_engine(config.rollout, device, world, bool(config.model.lora_rank))  # before any model loads
+    if ppo.train_mode and config.rollout.engine != "hf":
+        raise ConfigError(f"ppo.train_mode samples with dropout, which rollout.engine={config.rollout.engine} cannot; "
+                          "use rollout.engine=hf")
 
     model_config, tokenizer, policy, top = load_trainable(task, config, run_dir, device, resume_from)
     lora = bool(model_config.lora_rank)
@@ -364,9 +368,10 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             prompts = [train_prompts[i] for i in distributed.shard(picks) for _ in range(ppo.group_size)]
             if world > 1:
                 device_gen.manual_seed(distributed.step_seed(config.seed, step))
-            policy.eval()
+            policy.train(ppo.train_mode and step > 0)  # ppo.train_mode: TRL samples in the mode its update left
             with fsdp.gathered(policy):  # fsdp: ranks may stop sampling at different lengths
                 rollout = engine.generate(prompts, config.sampling, device_gen)
+            policy.eval()  # the scoring pass, as in TRL, runs without dropout
             engine.sleep()  # vllm: its GPU memory goes back to the trainer until the next rollout
             gen_time = time.perf_counter() - t0
             responses = decode_responses(tokenizer, rollout, config.sampling.stop)
@@ -387,8 +392,10 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             t3 = time.perf_counter()
             coefs = (coefficient(ppo.entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps),
                      coefficient(ppo.batch_entropy_coef, ppo.coef_schedule, step, ppo.steps, ppo.coef_decay_steps))
+            policy.train(ppo.train_mode)
             update_stats = distributed.mean_metrics(ppo_update(policy, value_head, critic, ref_logprobs, batch, config,
                                                                kl_ctl.coef, optimizer, scheduler, params, cpu_gen, coefs))
+            policy.eval()
             engine.sync_weights(policy)
             t4 = time.perf_counter()
             # 5. log: reward and task figures over every rank's samples; timings are rank 0's

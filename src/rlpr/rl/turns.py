@@ -246,6 +246,8 @@ def _check(config: TrainConfig) -> None:
         raise ConfigError("ppo.advantage=turn predicts values with a separate critic: set model.value=separate")
     if ppo.advantage == "gae" and value == "none":
         raise ConfigError("ppo.advantage=gae needs a value model: set model.value to head or separate")
+    if ppo.train_mode:
+        raise ConfigError("ppo.train_mode (dropout in the update, as TRL 0.9) is for single-turn tasks")
     if config.sampling.random_length:
         raise ConfigError("sampling.random_length: multi-turn episodes give every turn the full max_new_tokens")
 

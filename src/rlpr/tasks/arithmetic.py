@@ -203,6 +203,9 @@ class ArithmeticConfig:
     sft_epochs: int = 1
     sft_lr: float = 1e-3
     sft_batch_size: int = 16
+    # GPT-2's three dropouts. 0 leaves the model deterministic; 0.1 is GPT2Config's default, which the paper's
+    # model had: SFT trains with it, and PPO uses it only with ppo.train_mode (TRL 0.9's behaviour).
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         self.terms = {int(n): float(w) for n, w in self.terms.items()}
@@ -215,6 +218,8 @@ class ArithmeticConfig:
             raise ValueError(f"terms must map term counts >= 2 to non-negative weights: {self.terms}")
         if not 0 <= self.operand_max <= MAX_NUMBER:
             raise ValueError(f"operand_max must be in 0..{MAX_NUMBER}: {self.operand_max}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1): {self.dropout}")
         if min(self.n_train, self.n_validation, self.n_test) < 0:
             raise ValueError("split sizes must be >= 0")
 
@@ -298,13 +303,13 @@ class ArithmeticTask:
 
     # --- the supervised start -------------------------------------------------------------------------
     def build_model(self, seed: int = 0):
-        """A randomly initialised GPT-2-shaped model of the configured size, dropout 0, in eval mode."""
+        """A randomly initialised GPT-2-shaped model of the configured size and dropout, in eval mode."""
         from transformers import GPT2LMHeadModel
 
         c = self.config
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            model = GPT2LMHeadModel(gpt2_config(c.n_layer, c.n_head, c.n_embd, max(c.terms), dropout=0.0))
+            model = GPT2LMHeadModel(gpt2_config(c.n_layer, c.n_head, c.n_embd, max(c.terms), c.dropout))
         return model.eval()
 
     def supervised_start(self, out_dir: str, seed: int = 0) -> dict:
