@@ -77,6 +77,13 @@ def test_coefficient_schedules(schedule, values):
         coefficient(0.3, "sometimes", 1, 10)
 
 
+def _dropout_start(tmp_path) -> str:
+    """A tiny supervised start trained with GPT-2's dropout 0.1 (its config keeps it for PPO)."""
+    path = str(tmp_path / "sft")
+    ArithmeticTask(ArithmeticConfig(n_layer=1, n_head=2, n_embd=32, sft_examples=64, dropout=0.1)).supervised_start(path)
+    return path
+
+
 def _forward_modes(tmp_path, name: str, extra: list[str]) -> str:
     """One letter per forward pass of the policy's GPT-2 trunk during a 2-step PPO run from a dropout-trained
     start: 'e' eval mode without gradients, 's' train mode without gradients (sampling with dropout), 'U' train
@@ -92,7 +99,7 @@ def _forward_modes(tmp_path, name: str, extra: list[str]) -> str:
     try:
         train(build_config("arithmetic", "tiny", overrides=[
             f"model.name={tmp_path / 'sft'}", f"out={tmp_path / name}", "progress=false", "tensorboard=false",
-            "task_config.dropout=0.1", "steps=2", "ppo.ppo_epochs=2", "show_samples=0", *extra]))
+            "steps=2", "ppo.ppo_epochs=2", "show_samples=0", *extra]))
     finally:
         handle.remove()
     return "".join(modes)
@@ -102,10 +109,28 @@ def test_train_mode_runs_dropout_where_trl_does(tmp_path):
     """ppo.train_mode (TRL 0.9, the paper's trainer): the update's forward passes run with dropout, and so does
     sampling from the second step on (TRL leaves the model in train mode after an update); the scoring pass that
     gives the old log-probs and the held-out evaluation do not. Without it no PPO forward pass has dropout."""
-    ArithmeticTask(ArithmeticConfig(n_layer=1, n_head=2, n_embd=32, sft_examples=64, dropout=0.1)
-                   ).supervised_start(str(tmp_path / "sft"))
+    _dropout_start(tmp_path)
     on = _forward_modes(tmp_path, "on", ["ppo.train_mode=true", "ppo.max_grad_norm=null"])
     # held-out eval | step 1: sample, score (policy and reference), 2 updates | step 2: sample with dropout,
     # score, 2 updates | held-out eval
     assert on == "eeeeUUseeUUe", on
     assert _forward_modes(tmp_path, "off", []) == "eeeeuueeeuue"
+
+
+def test_a_dropout_run_is_the_same_from_its_own_supervised_start_or_a_shared_one(tmp_path):
+    """Dropout draws from torch's global generator. SFT seeds it and puts it back, so `--preset plain seed=N` (the
+    start trained inside the run) and the experiment grid (one start per seed, trained beforehand in another
+    state of the generator) give the same start and the same PPO run."""
+    overrides = ["progress=false", "tensorboard=false", "task_config.dropout=0.1", "ppo.train_mode=true",
+                 "ppo.max_grad_norm=null", "steps=3", "show_samples=0", "eval_size=8"]
+    own = build_config("arithmetic", "tiny", overrides=[*overrides, f"out={tmp_path / 'own'}"])
+    train(own)
+    torch.manual_seed(12345)  # other work moved the global generator
+    ArithmeticTask(ArithmeticConfig(**own.task_config)).supervised_start(str(tmp_path / "shared"), seed=0)
+    torch.rand(100)
+    train(build_config("arithmetic", "tiny", overrides=[*overrides, f"model.name={tmp_path / 'shared'}",
+                                                        f"out={tmp_path / 'from-shared'}"]))
+    assert (tmp_path / "own/sft/model.safetensors").read_bytes() == (tmp_path / "shared/model.safetensors").read_bytes()
+    steps = [[(m["reward_mean"], m["pg_loss"], m["entropy"]) for m in read_metrics(tmp_path / run / "metrics.jsonl")]
+             for run in ("own", "from-shared")]
+    assert steps[0] == steps[1]

@@ -90,22 +90,26 @@ def train_sft(model, tokenizer, examples: list[tuple[str, str]], config: SFTConf
     generator = torch.Generator().manual_seed(config.seed)
     losses: list[float] = []
     started = time.perf_counter()
-    model.train()
-    try:
-        for _ in range(config.epochs):
-            order = torch.randperm(len(rows), generator=generator).tolist()
-            for start in range(0, len(order), config.batch_size):
-                batch = collate([rows[i] for i in order[start : start + config.batch_size]], pad_id)
-                input_ids, mask, labels = (t.to(device) for t in batch)
-                loss = answer_loss(model, input_ids, mask, labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                losses.append(loss.item())
-    finally:
-        model.eval()
+    # Dropout draws from torch's global generator: seeded here and put back afterwards, the same start comes out
+    # whatever ran before in this process, and what runs after (a PPO run) sees the state it would have without.
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        model.train()
+        try:
+            for _ in range(config.epochs):
+                order = torch.randperm(len(rows), generator=generator).tolist()
+                for start in range(0, len(order), config.batch_size):
+                    batch = collate([rows[i] for i in order[start : start + config.batch_size]], pad_id)
+                    input_ids, mask, labels = (t.to(device) for t in batch)
+                    loss = answer_loss(model, input_ids, mask, labels)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    losses.append(loss.item())
+        finally:
+            model.eval()
     tail = losses[-max(1, len(losses) // 10) :]
     return {
         "examples": len(rows),
