@@ -8,6 +8,7 @@ from rlpr.generate import (
     position_ids,
     sample,
 )
+from rlpr.rl import losses
 from rlpr.rl.scoring import score
 
 
@@ -47,6 +48,26 @@ def test_sampling_logprobs_match_a_rescoring_forward(tiny):
     assert torch.allclose(scored.logprobs[m], rollout.logprobs[m], atol=1e-4)
     lengths = rollout.response_mask.sum(1)
     assert lengths.min() >= 2 and lengths.max() <= 7
+
+
+def test_scores_with_the_banned_tokens_are_those_of_the_sampled_distribution(tiny):
+    """The sampler never draws a banned token; scoring with the same ban gives its log-probs (one token from
+    repeated prompts takes the one-pass-per-prompt path, longer responses the full one), zero probability to
+    the banned tokens, and entropies without NaN."""
+    model, tok = tiny
+    banned = torch.arange(0, len(tok), 3)  # a third of the vocabulary
+    for prompts, new_tokens in ((["one", "one", "two words", "two words"], 1), (["one", "two words here"], 6)):
+        ids, mask = encode_prompts(tok, prompts)
+        rollout = sample(model, ids, mask, SamplingConfig(max_new_tokens=new_tokens), eos_ids=[], pad_id=tok.pad_token_id,
+                         generator=torch.Generator().manual_seed(2), banned_ids=banned.tolist())
+        m = rollout.response_mask.bool()
+        unbanned = score(model, rollout.input_ids, rollout.attention_mask, rollout.response_ids)
+        scored = score(model, rollout.input_ids, rollout.attention_mask, rollout.response_ids, banned_ids=banned)
+        assert torch.allclose(scored.logprobs[m], rollout.logprobs[m], atol=1e-4)
+        assert (unbanned.logprobs[m] < scored.logprobs[m] - 1e-3).all()  # the ban changes what is scored
+        assert (scored.logits.softmax(-1)[..., banned] == 0).all()
+        assert torch.isfinite(losses.entropy_from_logits(scored.logits)).all()
+        assert torch.isfinite(losses.batch_entropy(scored.logits, rollout.response_mask.float())[0])
 
 
 def test_budget_eos_banned_and_stop_strings(tiny):

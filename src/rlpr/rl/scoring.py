@@ -36,11 +36,14 @@ def score(
     critic=None,
     top_blocks: int = 0,
     block_input: torch.Tensor | None = None,
+    banned_ids: torch.Tensor | None = None,
 ) -> Scored:
     """One forward pass of the policy (and critic) over full sequences; gradients flow if enabled.
 
     `top_blocks=K` alone also returns the input of the top K blocks; with `block_input` (that tensor) only
-    the top K blocks run, on it (`input_ids` then only serves the critic).
+    the top K blocks run, on it (`input_ids` then only serves the critic). `banned_ids`: tokens the sampler
+    never draws (the task's); they get no probability here either, so the log-probs, entropies and gradients
+    are those of the distribution that was sampled.
     """
     length = response_ids.size(1)
     keep_input = top_blocks > 0 and block_input is None
@@ -48,7 +51,7 @@ def score(
         shared = shared_rows(input_ids[:, :-1], attention_mask[:, :-1])
         if shared is not None:
             return _score_shared_prompts(policy, input_ids, attention_mask, response_ids, temperature, value_head, critic,
-                                         *shared)
+                                         *shared, banned_ids)
     positions = position_ids(attention_mask)
     inputs = {"input_ids": input_ids} if block_input is None else {"inputs_embeds": block_input}
     with models.top_blocks(policy, top_blocks) if block_input is not None else nullcontext():
@@ -60,10 +63,7 @@ def score(
             output_hidden_states=value_head is not None or keep_input,
             use_cache=False,
         )
-    logits = out.logits[:, :-1].float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    logprobs = logits.log_softmax(-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+    logits, logprobs = sampled_logprobs(out.logits[:, :-1], response_ids, temperature, banned_ids)
     values = None
     if value_head is not None:
         values = value_head(out.hidden_states[-1][:, -(length + 1) : -1])
@@ -74,8 +74,21 @@ def score(
     return Scored(logprobs=logprobs, logits=logits, values=values, block_input=kept)
 
 
+def sampled_logprobs(logits: torch.Tensor, response_ids: torch.Tensor, temperature: float,
+                     banned_ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits of the sampling distribution: float, temperature-scaled, banned tokens at the lowest float; the
+    log-probs of `response_ids` under it). (B, R, V), (B, R) -> (B, R, V), (B, R)."""
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    if banned_ids is not None and banned_ids.numel():
+        # the lowest float, not -inf: softmax gives these exactly 0 and entropy sums stay finite
+        logits = logits.index_fill(-1, banned_ids.to(logits.device), torch.finfo(logits.dtype).min)
+    return logits, logits.log_softmax(-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+
+
 def _score_shared_prompts(policy, input_ids, attention_mask, response_ids, temperature, value_head, critic,
-                          first: torch.Tensor, inverse: torch.Tensor) -> Scored:
+                          first: torch.Tensor, inverse: torch.Tensor, banned_ids: torch.Tensor | None = None) -> Scored:
     """`score` for one-token responses to repeated prompts (G samples of each): the answer token is predicted
     at the last prompt position, which does not see it, so one pass per distinct prompt gives every row's
     logits and value. With G = 16 that is a sixteenth of the work, and gradients still reach each row."""
@@ -83,10 +96,7 @@ def _score_shared_prompts(policy, input_ids, attention_mask, response_ids, tempe
     positions = position_ids(mask)
     out = policy(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
                  output_hidden_states=value_head is not None, use_cache=False)
-    logits = out.logits.float()[inverse]
-    if temperature != 1.0:
-        logits = logits / temperature
-    logprobs = logits.log_softmax(-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+    logits, logprobs = sampled_logprobs(out.logits[inverse], response_ids, temperature, banned_ids)
     values = None
     if value_head is not None:
         values = value_head(out.hidden_states[-1][:, -1:])[inverse]

@@ -65,6 +65,7 @@ class Batch:
     returns: torch.Tensor | None  # (B, R)
     block_input: torch.Tensor | None = None  # (B, P+R, H) input of the trainable top blocks (frozen below)
     top_blocks: int = 0  # how many blocks train; 0 = run the whole model in each update
+    banned_ids: torch.Tensor | None = None  # tokens the sampler never draws: scored with probability 0
 
 
 def default_run_dir(task: str) -> str:
@@ -138,11 +139,12 @@ def update_blocks(policy, model_config) -> int:
 
 
 def build_batch(policy, value_head, critic, reference, rollout, scores, config: TrainConfig, kl_ctl, lora: bool,
-                top: int = 0, ref_top: int = 0):
+                top: int = 0, ref_top: int = 0, banned_ids: torch.Tensor | None = None):
     """Old log-probs and values, per-token rewards (score at the last token, KL where configured), advantages.
     With `top` > 0 it also keeps the frozen blocks' output, which every update reuses, and with `ref_top` > 0 the
     reference runs only its top blocks on it (`models.same_frozen_blocks`). `scores` is a list, or a function
-    that returns it: called after the scoring passes, so reward workers can run meanwhile (reward.overlap)."""
+    that returns it: called after the scoring passes, so reward workers can run meanwhile (reward.overlap).
+    `banned_ids`: the task's tokens the sampler never draws, left out of every distribution scored."""
     ppo = config.ppo
     mask = rollout.response_mask.float()
     temperature = config.sampling.temperature
@@ -152,14 +154,16 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
             top = 0
         else:
             scored = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature,
-                           value_head, critic, top_blocks=top)
+                           value_head, critic, top_blocks=top, banned_ids=banned_ids)
         ref_logprobs = None
         if lora and (ppo.kl != "off" or ppo.track_kl):
             with policy.disable_adapter():
-                ref_logprobs = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature).logprobs
+                ref_logprobs = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature,
+                                     banned_ids=banned_ids).logprobs
         elif reference is not None:
             ref_logprobs = score(reference, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature,
-                                 top_blocks=ref_top, block_input=scored.block_input if ref_top else None).logprobs
+                                 top_blocks=ref_top, block_input=scored.block_input if ref_top else None,
+                                 banned_ids=banned_ids).logprobs
     if callable(scores):
         scores = scores()
     last = losses.last_positions(mask)
@@ -185,7 +189,7 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
     if ppo.whiten_advantages:  # over all ranks' rows: the statistics of the whole batch
         advantages = adv.whiten(advantages, mask, total=distributed.global_sum)
     batch = Batch(rollout.input_ids, rollout.attention_mask, rollout.response_ids, mask, scored.logprobs, values, advantages,
-                  returns, scored.block_input, top)
+                  returns, scored.block_input, top, banned_ids)
     return batch, stats, ref_logprobs
 
 
@@ -257,7 +261,7 @@ def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, 
     mask = batch.mask[idx]
     block_input = batch.block_input[idx] if batch.block_input is not None else None
     scored = score(policy, batch.input_ids[idx], batch.attention_mask[idx], batch.response_ids[idx],
-                   config.sampling.temperature, value_head, critic, batch.top_blocks, block_input)
+                   config.sampling.temperature, value_head, critic, batch.top_blocks, block_input, batch.banned_ids)
     old_logprobs = batch.old_logprobs[idx] if batch.old_logprobs is not None else scored.logprobs.detach()
     pg_loss, stats = losses.policy_loss(scored.logprobs, old_logprobs, batch.advantages[idx], mask, ppo.clip)
     # Both entropies are logged every step; they need gradients only when their coefficient is on.
@@ -334,8 +338,9 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
     device_gen = torch.Generator(device).manual_seed(config.seed + 1)
     start_step, elapsed_before = restore_training(state, optimizer, scheduler, value_head, critic, kl_ctl, cpu_gen, device_gen)
     distributed.broadcast_parameters(params)  # every rank starts from rank 0's weights
-    engine = make_engine(config.rollout, policy, tokenizer, _eos_ids(tokenizer, policy),
-                         getattr(task, "banned_token_ids", None), config.seed)
+    banned = getattr(task, "banned_token_ids", None)
+    engine = make_engine(config.rollout, policy, tokenizer, _eos_ids(tokenizer, policy), banned, config.seed)
+    banned = torch.tensor(banned, dtype=torch.long, device=device) if banned else None  # scored as they are sampled
     reward_pool = RewardPool(task, config.reward, reward_source)  # closed after the last step
 
     if main:
@@ -384,7 +389,7 @@ def train(config: TrainConfig, resume: bool = False, task=None) -> dict:
             t2 = time.perf_counter()
             waited = pending.wait_s
             batch, batch_stats, ref_logprobs = build_batch(policy, value_head, critic, reference, rollout, pending.result,
-                                                           config, kl_ctl, lora, top, ref_top)
+                                                           config, kl_ctl, lora, top, ref_top, banned)
             scores = pending.result()
             overlap_wait = pending.wait_s - waited  # time step 3 spent waiting for rewards, counted as reward time
             batch_stats = distributed.mean_metrics(batch_stats)  # the KL coefficient must move alike on every rank

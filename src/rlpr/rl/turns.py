@@ -198,7 +198,8 @@ def build_turn_batch(policy, value_head, critic, reference, turns, config: Train
     batch = TurnLevelBatch(
         input_ids, attention_mask, response_ids, mask, scored.logprobs,
         scored.values if token_level else None, advantages, token_returns if token_level else None,
-        scored.block_input, top, prompt_ids, prompt_mask, old_values, returns, critic_top,
+        scored.block_input, top, prompt_ids=prompt_ids, prompt_mask=prompt_mask, turn_old_values=old_values,
+        turn_returns=returns, critic_top=critic_top,
     )  # fmt: skip
     return batch, stats, ref_logprobs
 
