@@ -35,6 +35,14 @@ LONGER = ["ppo.steps=600"]
 NO_TRL_DROPOUT = ["ppo.train_mode=false", "ppo.max_grad_norm=1.0"]  # plain's TRL 0.9 dropout and unclipped gradients, off
 FIX = [*SCHEDULE, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER, *NO_TRL_DROPOUT]
 BATCH_ENTROPY = f"ppo.batch_entropy_coef={PAPER_COEF}"
+
+
+def fix_without(*parts: list[str]) -> list[str]:
+    """FIX with the given ingredients left out, in FIX's order."""
+    left_out = {override for part in parts for override in part}
+    return [override for override in FIX if override not in left_out]
+
+
 ROWS: dict[str, list[str]] = {
     "plain PPO": [],
     "token entropy": [f"ppo.entropy_coef={PAPER_COEF}"],
@@ -46,9 +54,9 @@ ABLATIONS: dict[str, list[str]] = {
     "plain without dropout in PPO": ["ppo.train_mode=false"],
     "plain with gradients clipped at 1": ["ppo.max_grad_norm=1.0"],
     "fix without batch entropy": [*FIX],
-    "fix with constant batch entropy": [BATCH_ENTROPY, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER, *NO_TRL_DROPOUT],
-    "fix with constant learning rate": [BATCH_ENTROPY, *SCHEDULE, *TOP1, *ONE_EPOCH, *LONGER, *NO_TRL_DROPOUT],
-    "fix with TRL's dropout and unclipped gradients": [BATCH_ENTROPY, *SCHEDULE, *TOP1, *ONE_EPOCH, *LR_DECAY, *LONGER],
+    "fix with constant batch entropy": [BATCH_ENTROPY, *fix_without(SCHEDULE)],
+    "fix with constant learning rate": [BATCH_ENTROPY, *fix_without(LR_DECAY)],
+    "fix with TRL's dropout and unclipped gradients": [BATCH_ENTROPY, *fix_without(NO_TRL_DROPOUT)],
     "fix with 4 samples a prompt": [BATCH_ENTROPY, *FIX, "ppo.group_size=4", "ppo.mini_batch_size=64"],
     "fix with GRPO advantages": [BATCH_ENTROPY, *FIX, "ppo.advantage=group"],
     "fix with leave-one-out advantages": [BATCH_ENTROPY, *FIX, "ppo.advantage=rloo"],
