@@ -112,7 +112,9 @@ def sample(
     batch, device = prompt_ids.size(0), prompt_ids.device
     max_new = config.max_new_tokens
     if config.random_length:
-        budget = torch.randint(config.min_new_tokens, max_new + 1, (batch,), generator=generator, device="cpu").to(device)
+        draw_on = generator.device if generator is not None else "cpu"  # a generator draws only on its own device
+        budget = torch.randint(config.min_new_tokens, max_new + 1, (batch,), generator=generator, device=draw_on)
+        budget = budget.to(device)
     else:
         budget = torch.full((batch,), max_new, device=device)
     eos = torch.tensor(eos_ids, dtype=torch.long, device=device)
