@@ -181,3 +181,55 @@ def test_in_place_cache_grows_past_its_capacity(tiny):
     full = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
     assert cache.get_seq_length() == ids.size(1)
     assert torch.allclose(out.logits, full.logits, atol=1e-5)
+
+
+def _padded(rollout, left: int, right: int, pad_id: int):
+    """The rollout's rows with `left` more padding columns before the prompts and `right` after the responses."""
+    pad = torch.nn.functional.pad
+    prompt_ids = pad(rollout.prompt_ids, (left, 0), value=pad_id)
+    response_ids = pad(rollout.response_ids, (0, right), value=pad_id)
+    mask = pad(rollout.attention_mask, (left, right))
+    return torch.cat([prompt_ids, response_ids], 1), mask, response_ids
+
+
+def test_columns_of_padding_in_every_row_change_no_score(tiny):
+    """`score` cuts the columns that are padding in every row: the log-probs and the kept block input of real
+    positions are those of the uncut pass, in the full layout, with the cut columns zero."""
+    from rlpr.rl.scoring import padding_cut
+
+    model, tok = tiny
+    ids, mask = encode_prompts(tok, ["one", "two words here"])
+    rollout = sample(model, ids, mask, SamplingConfig(max_new_tokens=6, min_new_tokens=2, random_length=True),
+                     eos_ids=[], pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(1))
+    plain = score(model, rollout.input_ids, rollout.attention_mask, rollout.response_ids, top_blocks=1)
+    input_ids, attention_mask, response_ids = _padded(rollout, 3, 2, tok.pad_token_id)
+    assert padding_cut(attention_mask, response_ids.size(1)) == (3, rollout.response_ids.size(1))
+    wide = score(model, input_ids, attention_mask, response_ids, top_blocks=1)
+    width = rollout.response_ids.size(1)
+    assert wide.logprobs.shape == response_ids.shape and wide.logits.shape[:2] == response_ids.shape
+    assert torch.allclose(wide.logprobs[:, :width], plain.logprobs, atol=1e-5)
+    assert (wide.logprobs[:, width:] == 0).all()
+    real = rollout.attention_mask.bool()
+    assert torch.allclose(wide.block_input[:, 3 : 3 + real.size(1)][real], plain.block_input[real], atol=1e-5)
+    # the top block alone on the kept (zero-padded) input gives the same log-probs
+    top = score(model, input_ids, attention_mask, response_ids, top_blocks=1, block_input=wide.block_input)
+    assert torch.allclose(top.logprobs, wide.logprobs, atol=1e-5)
+
+
+def test_scoring_by_length_in_chunks_equals_one_pass(tiny):
+    from rlpr.rl.scoring import score_by_length
+
+    model, tok = tiny
+    prompts = ["a", "two words", "three words here", "x y z w v u t", "one", "a much longer prompt than these"]
+    ids, mask = encode_prompts(tok, prompts)
+    rollout = sample(model, ids, mask, SamplingConfig(max_new_tokens=8, min_new_tokens=1, random_length=True),
+                     eos_ids=[], pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(3))
+    args = (rollout.input_ids, rollout.attention_mask, rollout.response_ids)
+    whole = score(model, *args, top_blocks=1)
+    chunked = score_by_length(model, *args, chunk=4, top_blocks=1)
+    m = rollout.response_mask.bool()
+    assert torch.allclose(chunked.logprobs[m], whole.logprobs[m], atol=1e-5)
+    real = rollout.attention_mask.bool()
+    assert torch.allclose(chunked.block_input[real], whole.block_input[real], atol=1e-5)
+    on_kept = score_by_length(model, *args, chunk=2, top_blocks=1, block_input=chunked.block_input)
+    assert torch.allclose(on_kept.logprobs[m], whole.logprobs[m], atol=1e-5)

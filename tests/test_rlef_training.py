@@ -72,7 +72,8 @@ def test_token_level_gae_runs_across_the_turns_of_an_episode():
     assert advantages[2].tolist() == pytest.approx([-1.6, 0.0, 0.0]) and advantages[0, 2] == 0
 
 
-def test_turn_batch_advantages_values_and_kl_match_the_formulas():
+@pytest.mark.parametrize("micro", [0, 2])  # 2: the scoring passes run 2 rows of similar length at a time, cut
+def test_turn_batch_advantages_values_and_kl_match_the_formulas(micro):
     """Turn-level A_k = G_k - V_k with r_k - beta * mean_t(log pi - log pi_ref), values at the prompt's last token."""
     torch.manual_seed(0)
     policy, reference = models.load_model("tiny", seed=0), models.load_model("tiny", seed=1)
@@ -87,7 +88,8 @@ def test_turn_batch_advantages_values_and_kl_match_the_formulas():
     turns = TurnBatch(Rollout(prompt_ids, prompt_mask, response_ids, response_mask, torch.zeros(3, 3)),
                       episode=torch.tensor([0, 0, 1]), turn=torch.tensor([0, 1, 0]), rewards=rewards,
                       returns=torch.tensor([0.8, 1.0, -1.0]))  # fmt: skip
-    config = build_config("rlef", "tiny", overrides=["ppo.whiten_advantages=false", "ppo.kl_coef=0.05"])
+    config = build_config("rlef", "tiny", overrides=["ppo.whiten_advantages=false", "ppo.kl_coef=0.05",
+                                                     f"ppo.micro_batch_size={micro}"])
     batch, stats, ref_logprobs = build_turn_batch(policy, None, critic, reference, turns, config, 0.05, lora=False)
 
     input_ids, attention_mask = torch.cat([prompt_ids, response_ids], 1), torch.cat([prompt_mask, response_mask], 1)
@@ -118,7 +120,8 @@ def test_turn_batch_advantages_values_and_kl_match_the_formulas():
     assert loss.item() == pytest.approx(loss_stats["pg_loss"] + 0.1 * loss_stats["vf_loss"], abs=1e-5)
 
 
-def test_reference_and_critic_on_the_policys_frozen_blocks_give_the_same_batch_and_loss():
+@pytest.mark.parametrize("micro", [0, 2])
+def test_reference_and_critic_on_the_policys_frozen_blocks_give_the_same_batch_and_loss(micro):
     """With only the top block training, the reference and the critic (frozen alike) run their top block on the
     input the policy's scoring pass kept: same log-probs, values, advantages, loss and critic gradients."""
     torch.manual_seed(0)
@@ -136,7 +139,7 @@ def test_reference_and_critic_on_the_policys_frozen_blocks_give_the_same_batch_a
     turns = TurnBatch(Rollout(prompt_ids, (prompt_ids != 0).long(), response_ids, response_mask, torch.zeros(3, 3)),
                       episode=torch.tensor([0, 0, 1]), turn=torch.tensor([0, 1, 0]),
                       rewards=torch.tensor([-0.2, 1.0, -1.0]), returns=torch.tensor([0.8, 1.0, -1.0]))  # fmt: skip
-    config = build_config("rlef", "tiny", overrides=["ppo.kl_coef=0.05"])
+    config = build_config("rlef", "tiny", overrides=["ppo.kl_coef=0.05", f"ppo.micro_batch_size={micro}"])
     results = []
     for shared_top in ((0, 0), (1, 1)):
         batch, stats, ref_logprobs = build_turn_batch(policy, None, critic, reference, turns, config, 0.05, False,

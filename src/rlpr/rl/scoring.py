@@ -46,6 +46,13 @@ def score(
     are those of the distribution that was sampled.
     """
     length = response_ids.size(1)
+    left, kept = padding_cut(attention_mask, length)
+    if left or kept < length:  # columns that are padding in every row change no real position's output
+        cut = slice(left, attention_mask.size(1) - length + kept)
+        scored = score(policy, input_ids[:, cut], attention_mask[:, cut], response_ids[:, :kept], temperature,
+                       value_head, critic, top_blocks, block_input[:, cut] if block_input is not None else None,
+                       banned_ids)
+        return _uncut(scored, left, length - kept)
     keep_input = top_blocks > 0 and block_input is None
     if length == 1 and block_input is None and not keep_input:
         shared = shared_rows(input_ids[:, :-1], attention_mask[:, :-1])
@@ -72,6 +79,55 @@ def score(
     # hidden_states holds the embeddings, then each block's output: entry L-K is the input of block L-K
     kept = out.hidden_states[-(top_blocks + 1)] if keep_input else None
     return Scored(logprobs=logprobs, logits=logits, values=values, block_input=kept)
+
+
+def padding_cut(attention_mask: torch.Tensor, length: int) -> tuple[int, int]:
+    """(left, kept) for [left-padded prompt | right-padded response of `length`] rows: the leading columns that are
+    padding in every row, and how many response columns hold a token in some row (at least 1)."""
+    prompt = attention_mask.size(1) - length
+    left = int(attention_mask[:, :prompt].argmax(-1).min()) if prompt else 0  # argmax: a row's first real token
+    used = torch.nonzero(attention_mask[:, prompt:].any(0))
+    kept = int(used.max()) + 1 if used.numel() else 1
+    return left, kept
+
+
+def _uncut(scored: Scored, left: int, right: int) -> Scored:
+    """Pad a cut pass's outputs back to the full layout (zeros where the columns were cut)."""
+    pad = torch.nn.functional.pad
+    return Scored(
+        logprobs=pad(scored.logprobs, (0, right)),
+        logits=pad(scored.logits, (0, 0, 0, right)),
+        values=pad(scored.values, (0, right)) if scored.values is not None else None,
+        block_input=pad(scored.block_input, (0, 0, left, right)) if scored.block_input is not None else None,
+    )
+
+
+@torch.no_grad()
+def score_by_length(policy, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_ids: torch.Tensor,
+                    chunk: int, temperature: float = 1.0, top_blocks: int = 0,
+                    block_input: torch.Tensor | None = None, banned_ids: torch.Tensor | None = None) -> Scored:
+    """`score` without gradients, `chunk` rows at a time in order of length, each chunk cut to its own padding:
+    the same log-probs and block input as one pass (no logits kept), in less time and memory when the rows'
+    lengths differ a lot (the turns of multi-turn episodes: the first turn's prompt is a fraction of the last's)."""
+    rows = input_ids.size(0)
+    if chunk <= 0 or rows <= chunk:
+        scored = score(policy, input_ids, attention_mask, response_ids, temperature, top_blocks=top_blocks,
+                       block_input=block_input, banned_ids=banned_ids)
+        return Scored(scored.logprobs, None, None, scored.block_input)
+    order = torch.argsort(attention_mask.sum(1), stable=True)
+    logprobs, kept_input = None, None
+    for start in range(0, rows, chunk):
+        idx = order[start : start + chunk]
+        part = score(policy, input_ids[idx], attention_mask[idx], response_ids[idx], temperature, top_blocks=top_blocks,
+                     block_input=block_input[idx] if block_input is not None else None, banned_ids=banned_ids)
+        if logprobs is None:
+            logprobs = part.logprobs.new_zeros(rows, *part.logprobs.shape[1:])
+            if part.block_input is not None:
+                kept_input = part.block_input.new_zeros(rows, *part.block_input.shape[1:])
+        logprobs[idx] = part.logprobs
+        if kept_input is not None:
+            kept_input[idx] = part.block_input
+    return Scored(logprobs, None, None, kept_input)
 
 
 def sampled_logprobs(logits: torch.Tensor, response_ids: torch.Tensor, temperature: float,

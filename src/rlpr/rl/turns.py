@@ -42,7 +42,7 @@ from rlpr.rl import advantages as adv
 from rlpr.rl import losses
 from rlpr.rl.kl import KLController
 from rlpr.rl.schedules import coefficient
-from rlpr.rl.scoring import score
+from rlpr.rl.scoring import score, score_by_length
 from rlpr.rl.trainer import (
     GROUP_ADVANTAGES,
     Batch,
@@ -96,12 +96,23 @@ def turn_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tens
 
 
 def turn_values(critic, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, block_input: torch.Tensor | None = None,
-                top: int = 0) -> torch.Tensor:
+                top: int = 0, chunk: int = 0) -> torch.Tensor:
     """V_k at the last token of each left-padded prompt: (N, P) -> (N,). Causal attention makes this the value the
     critic gives that position inside the full (prompt, response) sequence, so the response is not run; for the
     same reason the prompt columns of the full sequences' `block_input` are the input its top `top` blocks need."""
+    if 0 < chunk < prompt_ids.size(0):  # `chunk` prompts of similar length at a time, each cut to its own padding
+        order, values = torch.argsort(prompt_mask.sum(1), stable=True), None
+        for start in range(0, prompt_ids.size(0), chunk):
+            idx = order[start : start + chunk]
+            part = turn_values(critic, prompt_ids[idx], prompt_mask[idx],
+                               block_input[idx] if block_input is not None else None, top)
+            values = part.new_zeros(prompt_ids.size(0)) if values is None else values
+            values[idx] = part
+        return values
+    left = int(prompt_mask.argmax(-1).min())  # leading columns that are padding in every row: cut, as `score` does
+    prompt_ids, prompt_mask = prompt_ids[:, left:], prompt_mask[:, left:]
     if block_input is not None:
-        block_input = block_input[:, : prompt_ids.size(1)]
+        block_input = block_input[:, left : left + prompt_ids.size(1)]
     return critic(prompt_ids, prompt_mask, position_ids(prompt_mask), block_input, top)[:, -1]
 
 
@@ -151,19 +162,25 @@ def build_turn_batch(policy, value_head, critic, reference, turns, config: Train
     mask = response_mask.float()
     temperature = config.sampling.temperature
     token_level = ppo.advantage == "gae"
+    # Turn rows differ a lot in length (a first turn's prompt is a fraction of a third's): the passes without
+    # values run a micro-batch of similar rows at a time, each cut to its own padding.
+    chunk = ppo.micro_batch_size or ppo.mini_batch_size
     with torch.no_grad():
-        scored = score(policy, input_ids, attention_mask, response_ids, temperature,
-                       value_head if token_level else None, critic if token_level else None, top_blocks=top)
+        if token_level:
+            scored = score(policy, input_ids, attention_mask, response_ids, temperature, value_head, critic, top_blocks=top)
+        else:
+            scored = score_by_length(policy, input_ids, attention_mask, response_ids, chunk, temperature, top)
         ref_logprobs = None
         if lora and (ppo.kl != "off" or ppo.track_kl):
             with policy.disable_adapter():
-                ref_logprobs = score(policy, input_ids, attention_mask, response_ids, temperature).logprobs
+                ref_logprobs = score_by_length(policy, input_ids, attention_mask, response_ids, chunk, temperature).logprobs
         elif reference is not None:
-            ref_logprobs = score(reference, input_ids, attention_mask, response_ids, temperature, top_blocks=ref_top,
-                                 block_input=scored.block_input if ref_top else None).logprobs
+            ref_logprobs = score_by_length(reference, input_ids, attention_mask, response_ids, chunk, temperature, ref_top,
+                                           scored.block_input if ref_top else None).logprobs
         old_values = None
         if ppo.advantage == "turn":
-            old_values = turn_values(critic, prompt_ids, prompt_mask, scored.block_input if critic_top else None, critic_top)
+            old_values = turn_values(critic, prompt_ids, prompt_mask, scored.block_input if critic_top else None, critic_top,
+                                     chunk)
     rewards = turns.rewards.to(device, mask.dtype) * ppo.reward_scale
     episode = turns.episode.to(device)
     stats: dict[str, float] = {}
