@@ -254,3 +254,11 @@ def test_rlpr_train_rlef_tiny_writes_the_run_directory_and_resumes(tmp_path, cap
     assert summary["steps"] == 3 and "eval_solve_rate" in summary and summary["samples"][0]["before"]
     state = checkpoint.load_state(os.path.join(out, "checkpoints", "last"))
     assert state["critic"] is not None and state["step"] == 3
+
+
+def test_the_cpu_group_preset_is_the_run_in_the_readme():
+    """README's CPU run was `--preset cpu` with these overrides; `--preset cpu-group` must give the same config."""
+    run = build_config("rlef", "cpu", overrides=[
+        "ppo.advantage=group", "ppo.group_size=4", "ppo.batch_size=4", "ppo.whiten_advantages=false", "model.value=none",
+        "sampling.temperature=0.7", "ppo.ppo_epochs=2", "ppo.lr=3e-5", "steps=8"])  # fmt: skip
+    assert build_config("rlef", "cpu-group") == run
