@@ -102,6 +102,12 @@ def _uncut(scored: Scored, left: int, right: int) -> Scored:
     )
 
 
+def length_chunks(mask: torch.Tensor, chunk: int) -> list[torch.Tensor]:
+    """Row indices of `mask` (B, T) in order of real length, `chunk` at a time: rows of similar length together."""
+    order = torch.argsort(mask.sum(1), stable=True)
+    return [order[start : start + chunk] for start in range(0, order.numel(), chunk)]
+
+
 @torch.no_grad()
 def score_by_length(policy, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_ids: torch.Tensor,
                     chunk: int, temperature: float = 1.0, top_blocks: int = 0,
@@ -114,10 +120,8 @@ def score_by_length(policy, input_ids: torch.Tensor, attention_mask: torch.Tenso
         scored = score(policy, input_ids, attention_mask, response_ids, temperature, top_blocks=top_blocks,
                        block_input=block_input, banned_ids=banned_ids)
         return Scored(scored.logprobs, None, None, scored.block_input)
-    order = torch.argsort(attention_mask.sum(1), stable=True)
     logprobs, kept_input = None, None
-    for start in range(0, rows, chunk):
-        idx = order[start : start + chunk]
+    for idx in length_chunks(attention_mask, chunk):
         part = score(policy, input_ids[idx], attention_mask[idx], response_ids[idx], temperature, top_blocks=top_blocks,
                      block_input=block_input[idx] if block_input is not None else None, banned_ids=banned_ids)
         if logprobs is None:

@@ -42,7 +42,7 @@ from rlpr.rl import advantages as adv
 from rlpr.rl import losses
 from rlpr.rl.kl import KLController
 from rlpr.rl.schedules import coefficient
-from rlpr.rl.scoring import score, score_by_length
+from rlpr.rl.scoring import length_chunks, score, score_by_length
 from rlpr.rl.trainer import (
     GROUP_ADVANTAGES,
     Batch,
@@ -101,9 +101,8 @@ def turn_values(critic, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, blo
     critic gives that position inside the full (prompt, response) sequence, so the response is not run; for the
     same reason the prompt columns of the full sequences' `block_input` are the input its top `top` blocks need."""
     if 0 < chunk < prompt_ids.size(0):  # `chunk` prompts of similar length at a time, each cut to its own padding
-        order, values = torch.argsort(prompt_mask.sum(1), stable=True), None
-        for start in range(0, prompt_ids.size(0), chunk):
-            idx = order[start : start + chunk]
+        values = None
+        for idx in length_chunks(prompt_mask, chunk):
             part = turn_values(critic, prompt_ids[idx], prompt_mask[idx],
                                block_input[idx] if block_input is not None else None, top)
             values = part.new_zeros(prompt_ids.size(0)) if values is None else values
