@@ -49,6 +49,11 @@ def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+def leading_padding(mask: torch.Tensor) -> int:
+    """How many leading columns of a left-padded (B, T) mask are padding in every row (argmax: a row's first 1)."""
+    return int(mask.argmax(-1).min())
+
+
 def shared_rows(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """When rows repeat (a prompt sampled G times): `(first, inverse)` with one row index per distinct row and
     each row's distinct row, so that `ids[first][inverse]` equals `ids`; None when every row differs.
@@ -171,7 +176,7 @@ def sample(
         if bool(finished.any()):
             keep = torch.nonzero(~finished).flatten()
             mask = mask.index_select(0, keep)
-            start = int(mask.argmax(-1).min())  # leading columns that are padding in every remaining row
+            start = leading_padding(mask)  # columns no remaining row needs
             mask = mask[:, start:]
             cache.keep(keep, start)
             rows, token, next_position = rows[keep], token[keep], next_position[keep]

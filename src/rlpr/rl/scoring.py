@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from rlpr import models
-from rlpr.generate import position_ids, shared_rows
+from rlpr.generate import leading_padding, position_ids, shared_rows
 
 
 @dataclass
@@ -85,7 +85,7 @@ def padding_cut(attention_mask: torch.Tensor, length: int) -> tuple[int, int]:
     """(left, kept) for [left-padded prompt | right-padded response of `length`] rows: the leading columns that are
     padding in every row, and how many response columns hold a token in some row (at least 1)."""
     prompt = attention_mask.size(1) - length
-    left = int(attention_mask[:, :prompt].argmax(-1).min()) if prompt else 0  # argmax: a row's first real token
+    left = leading_padding(attention_mask[:, :prompt]) if prompt else 0
     used = torch.nonzero(attention_mask[:, prompt:].any(0))
     kept = int(used.max()) + 1 if used.numel() else 1
     return left, kept

@@ -37,7 +37,7 @@ import yaml
 from rlpr import distributed, models, tracking
 from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
-from rlpr.generate import position_ids
+from rlpr.generate import leading_padding, position_ids
 from rlpr.rl import advantages as adv
 from rlpr.rl import losses
 from rlpr.rl.kl import KLController
@@ -108,7 +108,7 @@ def turn_values(critic, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, blo
             values = part.new_zeros(prompt_ids.size(0)) if values is None else values
             values[idx] = part
         return values
-    left = int(prompt_mask.argmax(-1).min())  # leading columns that are padding in every row: cut, as `score` does
+    left = leading_padding(prompt_mask)  # columns that are padding in every row: cut, as `score` does
     prompt_ids, prompt_mask = prompt_ids[:, left:], prompt_mask[:, left:]
     if block_input is not None:
         block_input = block_input[:, left : left + prompt_ids.size(1)]
