@@ -3,6 +3,7 @@ import torch
 from rlpr.generate import (
     SamplingConfig,
     decode_responses,
+    draw_tokens,
     encode_prompts,
     filter_logits,
     position_ids,
@@ -96,6 +97,20 @@ def test_min_new_tokens_blocks_eos(tiny):
     assert first not in blocked.response_ids[0, :3].tolist()
 
 
+def test_drawn_tokens_follow_the_distribution_and_skip_zero_probabilities():
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]])
+    draws = 200_000
+    uniform = torch.rand(draws, generator=torch.Generator().manual_seed(0))
+    tokens = draw_tokens(probs[:1].expand(draws, -1), uniform)
+    freq = torch.bincount(tokens, minlength=6).double() / draws
+    assert freq[[0, 2, 5]].sum() == 0  # never a token of probability 0
+    assert torch.allclose(freq, probs[0].double(), atol=0.005)  # 3.5 standard errors at most
+    # the ends of [0, 1): the first and the last token with mass, never past them
+    edges = torch.tensor([0.0, 1.0 - 2**-24])
+    assert draw_tokens(probs[:1].expand(2, -1), edges).tolist() == [1, 4]
+    assert draw_tokens(probs[1:].expand(2, -1), edges).tolist() == [2, 2]
+
+
 def test_top_k_and_top_p_filtering():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     assert torch.isinf(filter_logits(logits, 2, 1.0)).tolist() == [[False, False, True, True]]
@@ -127,7 +142,7 @@ def _reference_sample(model, prompt_ids, prompt_mask, config, eos_ids, pad_id, g
         if config.temperature <= 1e-5:
             token = logp.argmax(-1)
         else:
-            token = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)
+            token = draw_tokens(logp.exp(), torch.rand(logp.size(0), generator=generator))
         alive.append(~done)
         tokens.append(torch.where(done, torch.full_like(token, pad_id), token))
         done = done | torch.isin(token, eos) | (step + 1 >= config.max_new_tokens)

@@ -94,6 +94,24 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
     return logits
 
 
+def draw_on(generator: torch.Generator | None):
+    """The device random numbers must be drawn on: a generator draws only on its own."""
+    return generator.device if generator is not None else "cpu"
+
+
+def draw_tokens(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """One token per row of `probs` (A, V) by inverting its cumulative distribution at `uniform` (A,) in [0, 1).
+
+    `torch.multinomial` draws V exponential variates per row (1.5M a step for 32 rows of a 49k vocabulary):
+    on the CPU that was 30% of sampling time. One uniform per row and a cumulative sum give the same
+    distribution. The sum runs in float64 so that small probabilities keep their share, and `right=True`
+    never lands on a token of probability 0 (its cumulative value equals its predecessor's).
+    """
+    cdf = probs.double().cumsum(-1)
+    target = (uniform.double() * cdf[:, -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp_(max=probs.size(-1) - 1)
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -111,14 +129,14 @@ def sample(
     A row stops at an EOS id, at its length budget, or (given a tokenizer) when its text ends in a stop string.
     Finished rows leave the computed batch (and the KV cache) at once, together with any leading padding that
     no remaining row needs; the cache is written in place (`InPlaceCache`). Neither changes a row's tokens:
-    sampling still draws from a (B, V) distribution, so a row gets the same random draws as when every row
+    each step still draws one uniform per batch row, so a row gets the same random draws as when every row
     was computed to the end.
     """
     batch, device = prompt_ids.size(0), prompt_ids.device
     max_new = config.max_new_tokens
     if config.random_length:
-        draw_on = generator.device if generator is not None else "cpu"  # a generator draws only on its own device
-        budget = torch.randint(config.min_new_tokens, max_new + 1, (batch,), generator=generator, device=draw_on)
+        budget = torch.randint(config.min_new_tokens, max_new + 1, (batch,), generator=generator,
+                               device=draw_on(generator))
         budget = budget.to(device)
     else:
         budget = torch.full((batch,), max_new, device=device)
@@ -158,12 +176,9 @@ def sample(
         if config.temperature <= 1e-5:
             token = logp.argmax(-1)
         else:
-            probs = logp.exp()
-            if rows.numel() < batch:  # finished rows draw from a dummy distribution: the generator advances as before
-                probs = probs.new_ones(batch, probs.size(-1)).index_copy_(0, rows, probs)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            if rows.numel() < batch:
-                token = token[rows]
+            # one uniform per batch row, finished rows included: the generator advances as when all rows ran
+            uniform = torch.rand(batch, generator=generator, device=draw_on(generator)).to(device)
+            token = draw_tokens(logp.exp(), uniform[rows])
         response[rows, step] = token
         logprobs[rows, step] = logp.gather(-1, token[:, None]).squeeze(-1)
         alive[rows, step] = 1
