@@ -1,3 +1,5 @@
+import functools
+
 import torch
 
 from rlpr.generate import (
@@ -10,6 +12,7 @@ from rlpr.generate import (
     sample,
 )
 from rlpr.rl import losses
+from rlpr.rl.logprobs import sampling_logits
 from rlpr.rl.scoring import score
 
 
@@ -66,9 +69,12 @@ def test_scores_with_the_banned_tokens_are_those_of_the_sampled_distribution(tin
         scored = score(model, rollout.input_ids, rollout.attention_mask, rollout.response_ids, banned_ids=banned)
         assert torch.allclose(scored.logprobs[m], rollout.logprobs[m], atol=1e-4)
         assert (unbanned.logprobs[m] < scored.logprobs[m] - 1e-3).all()  # the ban changes what is scored
-        assert (scored.logits.softmax(-1)[..., banned] == 0).all()
-        assert torch.isfinite(losses.entropy_from_logits(scored.logits)).all()
-        assert torch.isfinite(losses.batch_entropy(scored.logits, rollout.response_mask.float())[0])
+        sampled = sampling_logits(scored.logits, banned_ids=banned)
+        assert (sampled.softmax(-1)[..., banned] == 0).all()
+        assert torch.isfinite(scored.entropy).all()
+        assert torch.allclose(scored.entropy[m], losses.entropy_from_logits(sampled)[:, :new_tokens][m], atol=1e-4)
+        prepare = functools.partial(sampling_logits, banned_ids=banned)
+        assert torch.isfinite(losses.batch_entropy(scored.logits, rollout.response_mask.float(), "final", prepare)[0])
 
 
 def test_budget_eos_banned_and_stop_strings(tiny):
@@ -221,7 +227,7 @@ def test_columns_of_padding_in_every_row_change_no_score(tiny):
     assert padding_cut(attention_mask, response_ids.size(1)) == (3, rollout.response_ids.size(1))
     wide = score(model, input_ids, attention_mask, response_ids, top_blocks=1)
     width = rollout.response_ids.size(1)
-    assert wide.logprobs.shape == response_ids.shape and wide.logits.shape[:2] == response_ids.shape
+    assert wide.logprobs.shape == response_ids.shape and wide.entropy.shape == response_ids.shape
     assert torch.allclose(wide.logprobs[:, :width], plain.logprobs, atol=1e-5)
     assert (wide.logprobs[:, width:] == 0).all()
     real = rollout.attention_mask.bool()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rlpr import optim
 from rlpr.generate import position_ids
 
 IGNORE = -100  # label of positions without loss (prompt, padding)
@@ -84,7 +85,7 @@ def train_sft(model, tokenizer, examples: list[tuple[str, str]], config: SFTConf
     rows = encode_examples(tokenizer, examples, config.append_eos)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = optim.adamw(params, lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(config.warmup_steps, 0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     generator = torch.Generator().manual_seed(config.seed)

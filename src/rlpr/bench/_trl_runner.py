@@ -85,10 +85,10 @@ def load_tokenizer(model_dir: str):
 
 
 def common_args(spec: dict, out: str) -> dict:
-    """TrainingArguments both trainers share: fp32, no gradient checkpointing, constant lr, plain AdamW, no saving."""
+    """TrainingArguments both trainers share: fp32, no gradient checkpointing, constant lr, fused AdamW (their default, as rlpr's), no saving."""
     return dict(
         output_dir=out, learning_rate=spec["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
-        optim="adamw_torch", adam_epsilon=1e-8, bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=True,
+        optim="adamw_torch_fused", adam_epsilon=1e-8, bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=True,
         seed=spec["seed"], logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True,
         dataloader_num_workers=0, gradient_accumulation_steps=1,
     )

@@ -62,20 +62,22 @@ def last_positions(mask: torch.Tensor) -> torch.Tensor:
     return (positions * mask.long()).max(dim=1).values
 
 
-def batch_entropy(logits: torch.Tensor, mask: torch.Tensor, position: str = "final") -> tuple[torch.Tensor, torch.Tensor]:
+def batch_entropy(logits: torch.Tensor, mask: torch.Tensor, position: str = "final",
+                  prepare=torch.Tensor.float) -> tuple[torch.Tensor, torch.Tensor]:
     """Entropy of the batch-averaged next-token distribution, and its largest probability (batch max action).
 
     p_bar(a) = 1/B sum_i pi(a | s_i); H = -sum_a p_bar(a) log p_bar(a). It is log(B) at most when B rows are
     one-hot on different tokens and 0 when all rows put all mass on one token, however confident each row is.
     position="final": at each row's last response token (the paper); "mean": averaged over response positions,
-    each position's p_bar taken over the rows that have a token there.
+    each position's p_bar taken over the rows that have a token there. `prepare` turns the logits it reads into
+    the sampled distribution's (temperature, banned tokens: `logprobs.sampling_logits`), after any selection.
     """
     if position == "final":
         rows = torch.arange(logits.size(0), device=logits.device)
-        p_bar = logits[rows, last_positions(mask)].float().softmax(-1).mean(0)  # (V,)
+        p_bar = prepare(logits[rows, last_positions(mask)]).softmax(-1).mean(0)  # (V,)
         return -(p_bar * p_bar.clamp_min(1e-12).log()).sum(), p_bar.max()
     if position == "mean":
-        probs = logits.float().softmax(-1)  # (B, R, V)
+        probs = prepare(logits).softmax(-1)  # (B, R, V)
         weights = mask.to(probs.dtype)  # (B, R)
         counts = weights.sum(0)  # (R,)
         p_bar = (probs * weights[..., None]).sum(0) / counts.clamp(min=1.0)[:, None]  # (R, V)

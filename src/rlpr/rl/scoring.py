@@ -16,12 +16,14 @@ import torch
 
 from rlpr import models
 from rlpr.generate import leading_padding, position_ids, shared_rows
+from rlpr.rl.logprobs import token_logprobs
 
 
 @dataclass
 class Scored:
     logprobs: torch.Tensor  # (B, R) log pi(response token)
-    logits: torch.Tensor  # (B, R, V) temperature-scaled
+    entropy: torch.Tensor | None  # (B, R) entropy of pi at each response position
+    logits: torch.Tensor | None  # (B, >=R, V) the model's, position t predicting token t: `sampling_logits` scales them
     values: torch.Tensor | None  # (B, R) value of the state before each response token
     block_input: torch.Tensor | None = None  # (B, P+R, H) input of the top blocks, when asked for
 
@@ -70,7 +72,7 @@ def score(
             output_hidden_states=value_head is not None or keep_input,
             use_cache=False,
         )
-    logits, logprobs = sampled_logprobs(out.logits[:, :-1], response_ids, temperature, banned_ids)
+    logprobs, entropy = token_logprobs(out.logits, response_ids, temperature, banned_ids)
     values = None
     if value_head is not None:
         values = value_head(out.hidden_states[-1][:, -(length + 1) : -1])
@@ -78,7 +80,7 @@ def score(
         values = critic(input_ids, attention_mask, positions)[:, -(length + 1) : -1]
     # hidden_states holds the embeddings, then each block's output: entry L-K is the input of block L-K
     kept = out.hidden_states[-(top_blocks + 1)] if keep_input else None
-    return Scored(logprobs=logprobs, logits=logits, values=values, block_input=kept)
+    return Scored(logprobs=logprobs, entropy=entropy, logits=out.logits, values=values, block_input=kept)
 
 
 def padding_cut(attention_mask: torch.Tensor, length: int) -> tuple[int, int]:
@@ -92,13 +94,18 @@ def padding_cut(attention_mask: torch.Tensor, length: int) -> tuple[int, int]:
 
 
 def _uncut(scored: Scored, left: int, right: int) -> Scored:
-    """Pad a cut pass's outputs back to the full layout (zeros where the columns were cut)."""
-    pad = torch.nn.functional.pad
+    """Pad a cut pass's outputs back to the full layout (zeros where the columns were cut). The logits are not
+    copied when only prompt columns were cut: their positions are the responses'."""
+
+    def pad(x: torch.Tensor | None, sizes: tuple[int, ...]) -> torch.Tensor | None:
+        return torch.nn.functional.pad(x, sizes) if x is not None and any(sizes) else x
+
     return Scored(
         logprobs=pad(scored.logprobs, (0, right)),
+        entropy=pad(scored.entropy, (0, right)),
         logits=pad(scored.logits, (0, 0, 0, right)),
-        values=pad(scored.values, (0, right)) if scored.values is not None else None,
-        block_input=pad(scored.block_input, (0, 0, left, right)) if scored.block_input is not None else None,
+        values=pad(scored.values, (0, right)),
+        block_input=pad(scored.block_input, (0, 0, left, right)),
     )
 
 
@@ -119,7 +126,7 @@ def score_by_length(policy, input_ids: torch.Tensor, attention_mask: torch.Tenso
     if chunk <= 0 or rows <= chunk:
         scored = score(policy, input_ids, attention_mask, response_ids, temperature, top_blocks=top_blocks,
                        block_input=block_input, banned_ids=banned_ids)
-        return Scored(scored.logprobs, None, None, scored.block_input)
+        return Scored(scored.logprobs, None, None, None, scored.block_input)
     logprobs, kept_input = None, None
     for idx in length_chunks(attention_mask, chunk):
         part = score(policy, input_ids[idx], attention_mask[idx], response_ids[idx], temperature, top_blocks=top_blocks,
@@ -131,20 +138,7 @@ def score_by_length(policy, input_ids: torch.Tensor, attention_mask: torch.Tenso
         logprobs[idx] = part.logprobs
         if kept_input is not None:
             kept_input[idx] = part.block_input
-    return Scored(logprobs, None, None, kept_input)
-
-
-def sampled_logprobs(logits: torch.Tensor, response_ids: torch.Tensor, temperature: float,
-                     banned_ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits of the sampling distribution: float, temperature-scaled, banned tokens at the lowest float; the
-    log-probs of `response_ids` under it). (B, R, V), (B, R) -> (B, R, V), (B, R)."""
-    logits = logits.float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    if banned_ids is not None and banned_ids.numel():
-        # the lowest float, not -inf: softmax gives these exactly 0 and entropy sums stay finite
-        logits = logits.index_fill(-1, banned_ids.to(logits.device), torch.finfo(logits.dtype).min)
-    return logits, logits.log_softmax(-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+    return Scored(logprobs, None, None, None, kept_input)
 
 
 def _score_shared_prompts(policy, input_ids, attention_mask, response_ids, temperature, value_head, critic,
@@ -156,10 +150,11 @@ def _score_shared_prompts(policy, input_ids, attention_mask, response_ids, tempe
     positions = position_ids(mask)
     out = policy(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
                  output_hidden_states=value_head is not None, use_cache=False)
-    logits, logprobs = sampled_logprobs(out.logits[inverse], response_ids, temperature, banned_ids)
+    logits = out.logits[inverse]
+    logprobs, entropy = token_logprobs(logits, response_ids, temperature, banned_ids)
     values = None
     if value_head is not None:
         values = value_head(out.hidden_states[-1][:, -1:])[inverse]
     elif critic is not None:
         values = critic(ids, mask, positions)[:, -1:][inverse]
-    return Scored(logprobs=logprobs, logits=logits, values=values)
+    return Scored(logprobs=logprobs, entropy=entropy, logits=logits, values=values)

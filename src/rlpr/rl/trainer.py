@@ -15,6 +15,7 @@ checkpoints (rank 0's weights and optimiser) do not depend on it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import random
@@ -26,13 +27,14 @@ import numpy as np
 import torch
 import yaml
 
-from rlpr import checkpoint, distributed, fsdp, models, tracking
+from rlpr import checkpoint, distributed, fsdp, models, optim, tracking
 from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
 from rlpr.generate import SamplingConfig, decode_responses
 from rlpr.rl import advantages as adv
 from rlpr.rl import losses
 from rlpr.rl.kl import KLController
+from rlpr.rl.logprobs import sampling_logits
 from rlpr.rl.schedules import coefficient
 from rlpr.rl.scoring import Scored, score
 from rlpr.rollout import RolloutConfig, check_engine, make_engine
@@ -150,7 +152,7 @@ def build_batch(policy, value_head, critic, reference, rollout, scores, config: 
     temperature = config.sampling.temperature
     with torch.no_grad():
         if skips_scoring(config, rollout.input_ids.size(0)):
-            scored = Scored(logprobs=None, logits=None, values=None)
+            scored = Scored(logprobs=None, entropy=None, logits=None, values=None)
             top = 0
         else:
             scored = score(policy, rollout.input_ids, rollout.attention_mask, rollout.response_ids, temperature,
@@ -265,10 +267,11 @@ def ppo_loss(policy, value_head, critic, reference_logprobs, batch: Batch, idx, 
     old_logprobs = batch.old_logprobs[idx] if batch.old_logprobs is not None else scored.logprobs.detach()
     pg_loss, stats = losses.policy_loss(scored.logprobs, old_logprobs, batch.advantages[idx], mask, ppo.clip)
     # Both entropies are logged every step; they need gradients only when their coefficient is on.
-    with nullcontext() if entropy_coef else torch.no_grad():
-        entropy = losses.masked_mean(losses.entropy_from_logits(scored.logits), mask)
+    entropy = losses.masked_mean(scored.entropy if entropy_coef else scored.entropy.detach(), mask)
     with nullcontext() if batch_entropy_coef else torch.no_grad():
-        batch_entropy, batch_max = losses.batch_entropy(scored.logits, mask, ppo.batch_entropy_position)
+        sampled = functools.partial(sampling_logits, temperature=config.sampling.temperature, banned_ids=batch.banned_ids)
+        batch_entropy, batch_max = losses.batch_entropy(scored.logits[:, : mask.size(1)], mask,
+                                                        ppo.batch_entropy_position, sampled)
     loss = pg_loss - entropy_coef * entropy - batch_entropy_coef * batch_entropy
     stats = {k: v.item() for k, v in stats.items()}
     if scored.values is not None:
@@ -511,7 +514,7 @@ def load_trainable(task, config: TrainConfig, run_dir: str, device, resume_from:
 def make_optimizer(params, ppo):
     """AdamW and its schedule: linear warm-up over `ppo.warmup_steps` optimiser steps, then `ppo.lr_schedule`
     (constant, or a linear or cosine decay that reaches 0 at the run's last optimiser step)."""
-    optimizer = torch.optim.AdamW(params, lr=ppo.lr, weight_decay=ppo.weight_decay, eps=ppo.adam_eps)
+    optimizer = optim.adamw(params, lr=ppo.lr, weight_decay=ppo.weight_decay, eps=ppo.adam_eps)
     warmup = max(ppo.warmup_steps, 0)
     total = ppo.steps * ppo.ppo_epochs * math.ceil(ppo.batch_size * ppo.group_size / ppo.mini_batch_size)
 
