@@ -69,3 +69,41 @@ def test_one_token_scores_of_repeated_prompts_match_full_forwards(tiny):
     assert len(shared_grads) == len(full_grads)
     for a, b in zip(shared_grads, full_grads):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_longer_responses_to_repeated_prompts_score_as_each_row_alone(tiny):
+    """The shared-prefix path (the prompt run once, its keys and values copied to each sample): log-probs,
+    entropies, values and parameter gradients equal one pass per row, a one-token prompt among the rest."""
+    model, tok = tiny
+    prompts = [*PROMPTS, "x"]  # "x" is one token: its row is all padding in the shared pass
+    ids, mask = encode_prompts(tok, prompts)
+    rollout = sample(model, ids, mask, SamplingConfig(max_new_tokens=5, min_new_tokens=2, random_length=True),
+                     eos_ids=[], pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(2))
+    head = models.ValueHead(models.hidden_size(model))
+    torch.nn.init.normal_(head.linear.weight, std=0.1)
+    weights = torch.linspace(-1.0, 1.0, rollout.response_ids.numel()).view_as(rollout.response_ids)
+
+    def gradients(scored):
+        model.zero_grad()
+        head.zero_grad()
+        m = rollout.response_mask
+        ((scored.logprobs * weights * m).sum() + (scored.entropy * m).sum() + (scored.values * weights * m).sum()).backward()
+        return [p.grad.clone() for p in [*model.parameters(), *head.parameters()] if p.grad is not None]
+
+    assert not model.training and shared_rows(ids, mask) is not None
+    shared = score(model, rollout.input_ids, rollout.attention_mask, rollout.response_ids, value_head=head)
+    assert shared.logits.shape[:2] == rollout.response_ids.shape  # the shared path's aligned logits, no extra position
+    shared_grads = gradients(shared)
+    rows = [score(model, rollout.input_ids[i : i + 1], rollout.attention_mask[i : i + 1],
+                  rollout.response_ids[i : i + 1], value_head=head) for i in range(len(prompts))]
+    alone = type(shared)(*(torch.cat([getattr(r, f) for r in rows]) for f in ("logprobs", "entropy")), None,
+                         torch.cat([r.values for r in rows]))
+    alone_grads = gradients(alone)
+
+    m = rollout.response_mask.bool()
+    assert torch.allclose(shared.logprobs[m], rollout.logprobs[m], atol=1e-4)
+    for field in ("logprobs", "entropy", "values"):
+        assert torch.allclose(getattr(shared, field)[m], getattr(alone, field)[m], atol=1e-5), field
+    assert len(shared_grads) == len(alone_grads)
+    for a, b in zip(shared_grads, alone_grads):
+        assert torch.allclose(a, b, atol=1e-5)
