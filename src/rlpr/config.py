@@ -84,6 +84,7 @@ class TrainConfig:
     show_samples: int = 3
     tensorboard: bool = True
     progress: bool = True
+    keep_freed_memory: bool = True  # on the CPU, glibc keeps freed memory for the next step (rlpr/malloc.py)
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # which engine samples (hf | vllm)

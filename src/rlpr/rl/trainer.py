@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import yaml
 
-from rlpr import checkpoint, distributed, fsdp, models, optim, tracking
+from rlpr import checkpoint, distributed, fsdp, malloc, models, optim, tracking
 from rlpr.config import ConfigError, TrainConfig, to_dict
 from rlpr.fileio import write_text_atomic
 from rlpr.generate import SamplingConfig, decode_responses
@@ -495,6 +495,8 @@ def open_run(config: TrainConfig, resume: bool, task=None):
     state = checkpoint.load_state(resume_from) if resume_from else {}
     _seed_everything(config.seed)
     device = resolve_device(config.device)
+    if device.type == "cpu" and config.keep_freed_memory:
+        malloc.keep_freed_memory()
     task = task if task is not None else make_task(config.task, config.task_config)
     return run_dir, resume_from, state, device, task
 
