@@ -7,8 +7,9 @@ was 5-8% of a GRPO step and 8% of a PPO step (measured side by side, `rlpr bench
 `mmap` for allocations and raising the trim threshold keeps freed blocks in the heap for the next step (not
 every block is reused: torch's aligned requests are a few bytes larger than a freed block of their own size).
 jemalloc or tcmalloc, which PyTorch's CPU tuning guide recommends preloading, keep memory the same way. The
-process no longer shrinks after its peak; the peak itself did not grow (PPO step of `rlpr bench vs-trl`:
-5.69 GB either way).
+process no longer shrinks after its peak, and the peak can grow a little: blocks that are not reused stay
+(peak RSS of the `rlpr bench vs-trl` PPO shape, 4 steps: 5.69 GB either way in one pair of runs, 6.08 GB
+against 5.97 GB in another).
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ every run's steps after the first (warm-up) step.
   always runs its reference model) against `trl.experimental.ppo.PPOTrainer`: 2 epochs x 2 mini-batches, value
   clip 0.2, vf_coef 0.1, gamma 1, lambda 0.95, whitened advantages; TRL's PPO does not clip gradients, so
   rlpr's clipping is lifted (max_grad_norm 1e9).
-- Both: full fine-tuning, fp32, no gradient checkpointing, AdamW at a constant lr, sampling at temperature 1
-  without top-k/top-p, exactly `new_tokens` tokens per response (rlpr: min = max new tokens, EOS blocked;
-  TRL GRPO: `min_new_tokens`; TRL PPO: no stop token, so generation never ends early either, but an EOS
-  sampled midway there is kept as a token, which rlpr never samples).
+- Both: full fine-tuning, fp32, no gradient checkpointing, fused AdamW (TRL's default optimiser, and rlpr's) at a
+  constant lr, sampling at temperature 1 without top-k/top-p, exactly `new_tokens` tokens per response (rlpr:
+  min = max new tokens, EOS blocked; TRL GRPO: `min_new_tokens`; TRL PPO: no stop token, so generation never
+  ends early either, but an EOS sampled midway there is kept as a token, which rlpr never samples).
 
 Pins (one venv each under `.bench-venvs/`, torch installed first at the project's version, 2.13.0):
 - GRPO: trl 1.16.0, the latest release, with the project's transformers 5.24.0, accelerate 1.15.0 and
