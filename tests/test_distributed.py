@@ -21,6 +21,14 @@ from rlpr.tracking import read_metrics
 ROWS, PROMPT, RESPONSE = 8, 5, 6
 
 
+def launch_failure(done: subprocess.CompletedProcess) -> str:
+    """What a failed torchrun printed. The rank that died first (often by a C++ abort, without a Python
+    traceback) is buried under the others' connection errors, so its lines and any abort message come first."""
+    first = [line for line in done.stderr.splitlines()
+             if "[rank0]" in line or "terminate called" in line or "what():" in line or "Fatal" in line][:40]
+    return "\n".join([*first, "...", done.stdout[-2000:], done.stderr[-3000:]])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,7 +116,7 @@ def test_torchrun_writes_the_run_directory_from_rank_0_and_one_process_resumes_i
                 "--master_port", str(free_port())]  # fmt: skip
     done = subprocess.run([*launcher, "-m", "rlpr", "train", "sentiment", "--preset", "tiny", "steps=2", *overrides],
                           env=os.environ | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert done.returncode == 0, launch_failure(done)
     # one writer: each step logged once, one TensorBoard event file, the checkpoints and the end-of-run files
     assert [m["step"] for m in read_metrics(out / "metrics.jsonl")] == [1, 2]
     assert len(os.listdir(out / "tb")) == 1
@@ -147,7 +155,7 @@ def test_an_fsdp_run_resumes_in_one_process_and_a_one_process_run_resumes_under_
                    *args, "distributed.strategy=fsdp", *overrides]  # fmt: skip
         done = subprocess.run(command, capture_output=True,
                               env=os.environ | {"OMP_NUM_THREADS": "1"}, text=True, timeout=600)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+        assert done.returncode == 0, launch_failure(done)
 
     torchrun("steps=2")
     assert [m["step"] for m in read_metrics(out / "metrics.jsonl")] == [1, 2]
