@@ -58,16 +58,16 @@ def score(
         return _uncut(scored, left, length - kept)
     keep_input = top_blocks > 0 and block_input is None
     prompt = input_ids.size(1) - length
-    if block_input is None and not keep_input:
+    # The shared-prefix pass not in training mode: dropout would draw one mask for a prompt's copies, and gradient
+    # checkpointing drops the cache. Not under FSDP: every rank must run the same passes, and only some ranks'
+    # rows may repeat. Rows are compared only when one of the two shared paths could take them.
+    prefix_shareable = prompt > 1 and not policy.training and not fsdp.is_sharded(policy)
+    if block_input is None and not keep_input and (length == 1 or prefix_shareable):
         shared = shared_rows(input_ids[:, :prompt], attention_mask[:, :prompt])
-        if shared is not None and length == 1:
-            return _score_shared_prompts(policy, input_ids, attention_mask, response_ids, temperature, value_head, critic,
-                                         *shared, banned_ids)
-        # Not in training mode: dropout would draw one mask for a prompt's copies, and gradient checkpointing drops
-        # the cache. Not under FSDP: every rank must run the same passes, and only some ranks' rows may repeat.
-        if shared is not None and prompt > 1 and not policy.training and not fsdp.is_sharded(policy):
-            return _score_shared_prefix(policy, input_ids, attention_mask, response_ids, temperature, value_head, critic,
-                                        *shared, banned_ids)
+        if shared is not None:
+            path = _score_shared_prompts if length == 1 else _score_shared_prefix
+            return path(policy, input_ids, attention_mask, response_ids, temperature, value_head, critic, *shared,
+                        banned_ids)
     positions = position_ids(attention_mask)
     inputs = {"input_ids": input_ids} if block_input is None else {"inputs_embeds": block_input}
     with models.top_blocks(policy, top_blocks) if block_input is not None else nullcontext():
