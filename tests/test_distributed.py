@@ -45,6 +45,27 @@ def test_without_a_launcher_every_helper_is_the_single_process_identity():
     assert distributed.from_main("summary") == "summary"
 
 
+EXIT_UNDER_A_GROUP = """
+import atexit, sys, torch.distributed as dist
+from rlpr import distributed
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:{port}", rank=0, world_size=1)
+atexit.register(lambda: print("exit handler ran; group destroyed:", not dist.is_initialized()))
+atexit.register(dist.destroy_process_group)
+print("buffered line", end="")
+distributed.exit_process(3)
+print("not reached")
+"""
+
+
+def test_a_rank_exits_with_its_status_after_the_exit_handlers_and_flushed_output():
+    """`exit_process` skips the interpreter's finalisation (where a gloo thread can abort the process), but
+    not what a normal exit does before it: exit handlers run, in order, and buffered output is written."""
+    done = subprocess.run([sys.executable, "-c", EXIT_UNDER_A_GROUP.format(port=free_port())], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "buffered lineexit handler ran; group destroyed: True\n", done.stdout
+
+
 def fixed_rollout() -> tuple[Rollout, list[float]]:
     """ROWS left-padded prompts and RESPONSE sampled tokens each, with rewards: a rollout both settings share.
 

@@ -1,5 +1,3 @@
-import sys
+from rlpr.cli import run
 
-from rlpr.cli import main
-
-sys.exit(main())
+run()

@@ -37,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def run() -> None:
+    """The `rlpr` command and `python -m rlpr`: `main`, then the process exits with its status (see
+    `distributed.exit_process` for why a rank of a distributed run leaves without finalising)."""
+    code = main()
+    from rlpr import distributed  # imports torch: after main, which has imported it for any command that trains
+
+    distributed.exit_process(code)
+
+
 def _is_user_error(err: Exception) -> bool:
     from rlpr.config import ConfigError
     from rlpr.models import ModelError
