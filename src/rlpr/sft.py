@@ -105,7 +105,7 @@ def train_sft(model, tokenizer, examples: list[tuple[str, str]], config: SFTConf
                     loss = answer_loss(model, input_ids, mask, labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                    optim.clip_gradients(params, config.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     losses.append(loss.item())

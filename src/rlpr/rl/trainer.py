@@ -247,7 +247,7 @@ def ppo_update(policy, value_head, critic, reference_logprobs, batch: Batch, con
                     stats[k] = stats.get(k, 0.0) + v * weight
             distributed.average_gradients(params)
             max_norm = ppo.max_grad_norm if ppo.max_grad_norm is not None else math.inf
-            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+            stats["grad_norm"] = optim.clip_gradients(params, max_norm)
             optimizer.step()
             scheduler.step()
             for k, v in stats.items():
