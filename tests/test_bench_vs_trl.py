@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from rlpr.bench import format_table, vs_trl
+from rlpr.bench import format_table, run_bench, vs_trl
 from rlpr.bench._rlpr_runner import RecordingTask
 from rlpr.bench._trl_venvs import TrlEnv, TrlUnavailable, ensure
-from rlpr.config import build_config
+from rlpr.config import ConfigError, build_config
 
 SHAPE = vs_trl.Shape(threads=2)
 
@@ -102,3 +102,22 @@ def test_a_venv_that_cannot_be_built_is_one_clear_error(tmp_path, monkeypatch):
     assert isinstance(err.value, FileNotFoundError)  # printed by the CLI as one line, no traceback
     assert "\n" not in str(err.value)
     assert not list(tmp_path.iterdir())  # no half-built venv left behind
+
+
+def test_settings_change_the_shape_and_bad_ones_name_the_field():
+    shape = vs_trl.shape_from(["steps=30", "rounds=1", "reward_window=10", "scale_prompts=[]", "lr=2e-5"])
+    assert (shape.steps, shape.rounds, shape.reward_window, shape.scale_prompts, shape.lr) == (30, 1, 10, (), 2e-5)
+    assert vs_trl.shape_from(["scale_tokens=[4, 8]"]).scale_tokens == (4, 8)
+    assert vs_trl.scaling(shape) == {}  # no grid points: nothing runs
+    for bad, field in [("stepz=3", "stepz"), ("steps=x", "steps"), ("reward_window=9", "reward_window"),
+                       ("warmup=4", "warmup"), ("scale_tokens=[a]", "scale_tokens")]:
+        with pytest.raises(ConfigError, match=field):
+            vs_trl.shape_from([bad])
+    with pytest.raises(ConfigError, match="bench generate: takes no key=value settings"):
+        run_bench("generate", None, ["steps=3"])
+
+
+def test_reward_after_steps_averages_each_runs_last_window():
+    runs = [_run([1, 1, 1], [0.0, 0.2, 0.4]), _run([1, 1, 1], [0.0, 0.4, 0.8])]
+    assert vs_trl.final_reward(runs) == pytest.approx(0.6)  # the last step of each
+    assert vs_trl.final_reward(runs, window=2) == pytest.approx(0.45)  # (0.3 + 0.6) / 2

@@ -21,6 +21,8 @@ from rlpr.cli import main
         (["train", "sentiment", "task_config.source=web"], "task_config.source: expected builtin or imdb"),
         (["train", "sentiment", "steps"], "override 'steps': expected key=value"),
         (["train", "sentiment", "--resume"], "--resume needs --out DIR"),
+        (["bench", "generate", "--json", "g.json", "steps=3"], "bench generate: takes no key=value settings"),
+        (["bench", "vs-trl", "--json", "v.json", "stepz=3"], "unknown key 'stepz'; valid keys: "),
     ],
 )
 def test_bad_input_gives_one_line_naming_the_problem(argv, message, capsys):

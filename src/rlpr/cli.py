@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark and print its table")
     p.add_argument("name", choices=[*BENCH_NAMES, "all"])
     p.add_argument("--json", dest="json_path", help="write the figures to this JSON file (a directory for `all`)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="vs-trl only: change its run shape, e.g. steps=30 rounds=1 reward_window=10")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ludii", help="Ludii game descriptions")
@@ -311,7 +313,7 @@ def cmd_bench(args) -> int:
         if args.name == "all" and path:
             path = os.path.join(path, f"{name}.json")
         try:
-            run_bench(name, path)
+            run_bench(name, path, args.overrides)
         except ModuleNotFoundError as err:
             if args.name != "all" or not err.name or not err.name.startswith("rlpr.bench."):
                 raise

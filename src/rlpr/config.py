@@ -134,6 +134,8 @@ def _check(hint, value, key: str):
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _check(inner, value, key)
+    if origin is tuple and isinstance(value, list):
+        value = tuple(value)  # YAML has lists only
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if hint is str and value is False and "off" in CHOICES.get(key, ()):
@@ -141,8 +143,8 @@ def _check(hint, value, key: str):
     expected = origin or hint
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"{key}: expected {_type_name(hint)}, got {value!r}")
-    if origin is list and args:
-        return [_check(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (list, tuple) and args:  # list[T] or tuple[T, ...]
+        return origin(_check(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"{key}: expected one of {', '.join(CHOICES[key])}, got {value!r}")
     return value

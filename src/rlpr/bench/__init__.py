@@ -52,9 +52,15 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def run_bench(name: str, json_path: str | None = None) -> BenchResult:
+def run_bench(name: str, json_path: str | None = None, settings: list[str] | None = None) -> BenchResult:
+    """Run benchmark `name`; `settings` (key=value) change the run shape of a benchmark that has one
+    (a module with `shape_from(settings)`)."""
     module = importlib.import_module(f"rlpr.bench.{name.replace('-', '_')}")
-    result: BenchResult = module.run()
+    if settings and not hasattr(module, "shape_from"):
+        from rlpr.config import ConfigError  # not at the top: rlpr.config loads transformers, and the CLI imports NAMES
+
+        raise ConfigError(f"bench {name}: takes no key=value settings (got {' '.join(settings)})")
+    result: BenchResult = module.run(module.shape_from(settings)) if settings else module.run()
     print(format_table(result), flush=True)
     if json_path:
         payload = {"name": name, "machine": machine(), **asdict(result)}

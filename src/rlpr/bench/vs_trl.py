@@ -22,6 +22,10 @@ every run's steps after the first (warm-up) step.
   min = max new tokens, EOS blocked; TRL GRPO: `min_new_tokens`; TRL PPO: no stop token, so generation never
   ends early either, but an EOS sampled midway there is kept as a token, which rlpr never samples).
 
+The shape (`Shape`: batch, group, tokens, steps, rounds, ...) can be changed on the command line, e.g.
+`rlpr bench vs-trl steps=30 rounds=1 reward_window=10 extra_train_layers=0 scale_prompts=[]` for the reward
+after 30 steps, averaged over the last 10, without the extra row and the scaling grid.
+
 Pins (one venv each under `.bench-venvs/`, torch installed first at the project's version, 2.13.0):
 - GRPO: trl 1.16.0, the latest release, with the project's transformers 5.24.0, accelerate 1.15.0 and
   datasets 5.2.0 (constraints.txt), so both sides run the same model code.
@@ -64,6 +68,7 @@ class Shape:
     steps: int = 4  # per run: `warmup` discarded, the rest timed
     warmup: int = 1
     rounds: int = 2  # alternating rlpr / TRL runs per algorithm
+    reward_window: int = 1  # "reward after `steps` steps": the mean batch reward of the run's last N steps
     lr: float = 1e-5
     kl_coef: float = 0.05  # PPO's per-token KL penalty, both sides (TRL's default)
     seed: int = 0
@@ -78,6 +83,23 @@ def _threads() -> int:
     import torch
 
     return torch.get_num_threads()
+
+
+def shape_from(overrides: list[str]) -> Shape:
+    """`rlpr bench vs-trl key=value ...`: the default shape with these fields changed (`steps=30`,
+    `scale_prompts=[]` to skip the grid), each checked like a training config's keys."""
+    from rlpr.config import ConfigError, from_dict, parse_override
+
+    changes = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        changes[".".join(path)] = value
+    shape = from_dict(Shape, changes)
+    if not 0 <= shape.warmup < shape.steps:
+        raise ConfigError(f"warmup: expected 0 <= warmup < steps ({shape.steps}), got {shape.warmup}")
+    if not 1 <= shape.reward_window <= shape.steps:
+        raise ConfigError(f"reward_window: expected 1 to steps ({shape.steps}), got {shape.reward_window}")
+    return shape
 
 
 # ---------------------------------------------------------------- configs of the two sides
@@ -174,6 +196,8 @@ def compare(algo: str, python: str, shape: Shape, model_dir: str, log) -> dict[s
 def scaling(shape: Shape) -> dict[tuple[int, int], float]:
     """rlpr's GRPO step time (median after warm-up) for each prompts x new-tokens point, one process."""
     points = [(p, t) for p in shape.scale_prompts for t in shape.scale_tokens]
+    if not points:
+        return {}
     runs = [{"rows": p * shape.group, "group": shape.group,
              "overrides": rlpr_overrides("grpo", shape, p, t, shape.scale_steps)} for p, t in points]
     results = run_rlpr(runs, shape.threads, "rlpr scaling")
@@ -195,9 +219,10 @@ def median_after_warmup(runs: list[list[float]], warmup: int) -> float:
     return statistics.median(timed)
 
 
-def final_reward(runs: list[dict]) -> float:
-    """Mean batch reward of the last step, averaged over runs: the reward after the same number of steps."""
-    return statistics.mean(r["reward"][-1] for r in runs)
+def final_reward(runs: list[dict], window: int = 1) -> float:
+    """Mean batch reward of each run's last `window` steps, averaged over runs: the reward after the same
+    number of steps (a window of several steps averages more samples than one batch)."""
+    return statistics.mean(statistics.mean(r["reward"][-window:]) for r in runs)
 
 
 def ratio(ours: float, theirs: float) -> float:
@@ -212,15 +237,17 @@ def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict
               median_after_warmup([r["step_s"] for r in grpo["trl"]], w))
     ppo_s = (median_after_warmup([r["step_s"] for r in ppo["rlpr"]], w),
              median_after_warmup([r["step_s"] for r in ppo["trl"]], w))
-    grpo_reward = (final_reward(grpo["rlpr"]), final_reward(grpo["trl"]))
-    ppo_reward = (final_reward(ppo["rlpr"]), final_reward(ppo["trl"]))
+    window = shape.reward_window
+    grpo_reward = (final_reward(grpo["rlpr"], window), final_reward(grpo["trl"], window))
+    ppo_reward = (final_reward(ppo["rlpr"], window), final_reward(ppo["trl"], window))
+    after = f"after {shape.steps} steps" + (f" (mean of the last {window})" if window > 1 else "")
     peak = (statistics.median(r["peak_rss_mb"] for r in ppo["rlpr"]), statistics.median(r["peak_rss_mb"] for r in ppo["trl"]))
     start = (statistics.median(r["rss_start_mb"] for r in ppo["rlpr"]), statistics.median(r["rss_start_mb"] for r in ppo["trl"]))
     rows = [
         ["GRPO step s", *grpo_s, ratio(*grpo_s)],
-        [f"GRPO reward after {shape.steps} steps", *grpo_reward, grpo_reward[0] - grpo_reward[1]],
+        [f"GRPO reward {after}", *grpo_reward, grpo_reward[0] - grpo_reward[1]],
         ["PPO step s", *ppo_s, ratio(*ppo_s)],
-        [f"PPO reward after {shape.steps} steps", *ppo_reward, ppo_reward[0] - ppo_reward[1]],
+        [f"PPO reward {after}", *ppo_reward, ppo_reward[0] - ppo_reward[1]],
         ["PPO peak RSS MiB", *peak, ratio(*peak)],
         ["PPO RSS before step 1 MiB", *start, ratio(*start)],
     ]
@@ -229,8 +256,9 @@ def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict
         "ppo_step_s": {"rlpr": ppo_s[0], "trl": ppo_s[1], "ratio": ratio(*ppo_s)},
         "ppo_peak_rss_mb": {"rlpr": peak[0], "trl": peak[1], "ratio": ratio(*peak)},
         "grpo_step_ratio": ratio(*grpo_s), "ppo_step_ratio": ratio(*ppo_s), "ppo_peak_memory_ratio": ratio(*peak),
-        "grpo_reward_after_steps": {"rlpr": grpo_reward[0], "trl": grpo_reward[1], "steps": shape.steps},
-        "ppo_reward_after_steps": {"rlpr": ppo_reward[0], "trl": ppo_reward[1], "steps": shape.steps},
+        "grpo_reward_after_steps": {"rlpr": grpo_reward[0], "trl": grpo_reward[1], "steps": shape.steps,
+                                    "window": window},
+        "ppo_reward_after_steps": {"rlpr": ppo_reward[0], "trl": ppo_reward[1], "steps": shape.steps, "window": window},
         "ppo_rss_before_step_1_mb": {"rlpr": start[0], "trl": start[1]},
         "step_s_per_run": {f"{algo}_{side}": [r["step_s"] for r in runs[side]]
                            for algo, runs in (("grpo", grpo), ("ppo", ppo)) for side in ("rlpr", "trl", "rlpr_extra")
@@ -248,7 +276,7 @@ def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict
                         grpo_s[1], ratio(extra_s, grpo_s[1])])
         figures["grpo_step_s_top_blocks_extra"] = {"rlpr": extra_s, "trl": grpo_s[1], "ratio": ratio(extra_s, grpo_s[1]),
                                                    "train_layers": shape.extra_train_layers,
-                                                   "reward": final_reward(grpo["rlpr_extra"])}
+                                                   "reward": final_reward(grpo["rlpr_extra"], window)}
     return BenchResult(
         title=(f"vs-trl: smollm2-135m, full fine-tuning, fp32; GRPO {shape.prompts} prompts x {shape.group}, PPO "
                f"{shape.ppo_prompts} x {shape.ppo_epochs} epochs x {shape.mini_batches} mini-batches; {shape.new_tokens} "
@@ -258,7 +286,7 @@ def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict
         figures=figures,
         notes=[
             "ratio = rlpr / TRL on the same work in the same run (below 1: rlpr faster or smaller); reward rows give "
-            "rlpr - TRL of the last step's mean VADER reward, mean over runs",
+            f"rlpr - TRL of the mean VADER reward of the last {window} step(s), mean over runs",
             f"versions: {', '.join(f'{k} {v}' for k, v in versions.items())}",
             *scaling_lines(grid, shape),
         ],
