@@ -1,6 +1,7 @@
 """Data-parallel training (rlpr.distributed) on the CPU with gloo: two ranks take the PPO steps one process takes
 on the same global batch, rank 0 alone writes the run directory, and one process resumes a two-rank run."""
 
+import json
 import os
 import socket
 import subprocess
@@ -143,10 +144,11 @@ def test_torchrun_writes_the_run_directory_from_rank_0_and_one_process_resumes_i
     assert len(os.listdir(out / "tb")) == 1
     assert checkpoint.list_checkpoints(str(out)) == [1, 2]
     assert {"config.yaml", "summary.json", "reward.png"} <= set(os.listdir(out))
+    assert json.loads((out / "summary.json").read_text())["ranks"] == 2
     # the checkpoint does not depend on the number of ranks: one process continues the two-rank run
     summary = train(build_config("sentiment", "tiny", overrides=["steps=3", "tensorboard=false", *overrides]), resume=True)
     assert [m["step"] for m in read_metrics(out / "metrics.jsonl")] == [1, 2, 3]
-    assert summary["steps"] == 3
+    assert summary["steps"] == 3 and summary["ranks"] == 1
 
 
 @pytest.mark.parametrize("value", ["head", "separate"])
@@ -164,6 +166,21 @@ def test_fsdp_ranks_take_the_ppo_steps_one_process_takes_on_the_whole_batch(tmp_
     assert ranks[0][2].keys() == weights.keys() and ranks[1][2] == {}  # whole tensors, on rank 0 alone
     for name, value in weights.items():
         torch.testing.assert_close(ranks[0][2][name], value, atol=1e-5, rtol=0)
+
+
+def test_accelerate_launch_runs_the_same_data_parallel_training(tmp_path):
+    """`accelerate launch --multi_gpu` sets the environment torchrun sets, on a CPU machine too: two ranks,
+    one writer."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(free_port()),
+               "-m", "rlpr", "train", "sentiment", "--preset", "tiny", "steps=1", f"out={out}", "progress=false"]  # fmt: skip
+    done = subprocess.run(command, env=os.environ | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, launch_failure(done)
+    assert [m["step"] for m in read_metrics(out / "metrics.jsonl")] == [1]
+    assert json.loads((out / "summary.json").read_text())["ranks"] == 2
 
 
 def test_an_fsdp_run_resumes_in_one_process_and_a_one_process_run_resumes_under_fsdp(tmp_path):

@@ -473,6 +473,7 @@ def finish_run(run_dir: str, config: TrainConfig, model_name: str, task, history
         "task": config.task,
         "run_dir": run_dir,
         "model": model_name,
+        "ranks": distributed.world_size(),  # processes that trained it (torchrun / accelerate launch)
         **eval_metrics,
         "start": start_metrics,
         "samples": samples,
