@@ -11,7 +11,7 @@ from rlpr.bench._rlpr_runner import RecordingTask
 from rlpr.bench._trl_venvs import TrlEnv, TrlUnavailable, ensure
 from rlpr.config import ConfigError, build_config
 
-SHAPE = vs_trl.Shape(threads=2)
+SHAPE = vs_trl.Shape(threads=2, steps=3, warmup=1)
 
 
 def test_median_after_warmup_drops_each_runs_first_steps():
@@ -109,8 +109,8 @@ def test_settings_change_the_shape_and_bad_ones_name_the_field():
     assert (shape.steps, shape.rounds, shape.reward_window, shape.scale_prompts, shape.lr) == (30, 1, 10, (), 2e-5)
     assert vs_trl.shape_from(["scale_tokens=[4, 8]"]).scale_tokens == (4, 8)
     assert vs_trl.scaling(shape) == {}  # no grid points: nothing runs
-    for bad, field in [("stepz=3", "stepz"), ("steps=x", "steps"), ("reward_window=9", "reward_window"),
-                       ("warmup=4", "warmup"), ("scale_tokens=[a]", "scale_tokens")]:
+    for bad, field in [("stepz=3", "stepz"), ("steps=x", "steps"), ("reward_window=11", "reward_window"),
+                       ("warmup=10", "warmup"), ("scale_tokens=[a]", "scale_tokens")]:
         with pytest.raises(ConfigError, match=field):
             vs_trl.shape_from([bad])
     with pytest.raises(ConfigError, match="bench generate: takes no key=value settings"):

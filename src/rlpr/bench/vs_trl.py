@@ -7,7 +7,9 @@ fed exactly those, shuffling off), rewarded by the VADER compound score of promp
 rlpr's sentiment task computes it. Each run is a fresh process (its peak RSS is its own side's), rlpr's and
 TRL's runs alternate so that load on the machine hits both alike, and both set the same torch thread count.
 Step time: wall time from one optimiser step's end to the next (logging included on both sides), the median of
-every run's steps after the first (warm-up) step.
+every run's steps after the first `warmup` steps. TRL's first steps are slower than its later ones (in a
+30-step run its GRPO steps 2-4 took 9.0 s at the median, steps 11-30 5.8 s; rlpr's 3.4 and 3.6 s), so the
+warm-up is 4 steps: with 1, TRL's slow start made the ratio look better for rlpr (0.48 where 0.61 holds).
 
 - GRPO: rlpr `ppo.advantage=group` (no value model, no whitening, one update of the whole batch) against
   `trl.GRPOTrainer` (beta 0: no KL and no reference model on either side; loss_type dapo = token mean over the
@@ -57,7 +59,7 @@ HERE = Path(__file__).resolve().parent
 
 @dataclass
 class Shape:
-    """The work both sides do. Sized for about 15 minutes on a 2-core CPU."""
+    """The work both sides do. Sized for about 20 minutes on a 2-core CPU."""
 
     prompts: int = 8  # GRPO: prompts per step
     group: int = 4  # GRPO: samples per prompt
@@ -65,8 +67,8 @@ class Shape:
     ppo_epochs: int = 2
     mini_batches: int = 2
     new_tokens: int = 16
-    steps: int = 4  # per run: `warmup` discarded, the rest timed
-    warmup: int = 1
+    steps: int = 10  # per run: `warmup` discarded, the rest timed
+    warmup: int = 4  # TRL takes about 5 steps to reach its steady step time
     rounds: int = 2  # alternating rlpr / TRL runs per algorithm
     reward_window: int = 1  # "reward after `steps` steps": the mean batch reward of the run's last N steps
     lr: float = 1e-5
