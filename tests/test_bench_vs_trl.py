@@ -11,7 +11,7 @@ from rlpr.bench._rlpr_runner import RecordingTask
 from rlpr.bench._trl_venvs import TrlEnv, TrlUnavailable, ensure
 from rlpr.config import ConfigError, build_config
 
-SHAPE = vs_trl.Shape(threads=2, steps=3, warmup=1)
+SHAPE = vs_trl.Shape(threads=2, steps=3, warmup=1, reward_window=1)
 
 
 def test_median_after_warmup_drops_each_runs_first_steps():
@@ -55,6 +55,7 @@ def _run(step_s, reward, peak=1000.0, start=800.0):
 def test_assemble_gives_ratios_table_and_scaling_grid():
     grpo = {"rlpr": [_run([9, 1, 1], [0.1, 0.3]), _run([9, 1, 1], [0.1, 0.5])],
             "trl": [_run([9, 4, 4], [0.1, 0.2]), _run([9, 4, 4], [0.1, 0.2])],
+            "trl_kept_memory": [_run([9, 2, 2], [0.1, 0.2])],
             "rlpr_extra": [_run([9, 0.5, 0.5], [0.1, 0.2])]}
     ppo = {"rlpr": [_run([9, 2, 2], [0.0, 0.1], peak=500)], "trl": [_run([9, 8, 8], [0.0, 0.1], peak=2000)],
            "rlpr_extra": []}
@@ -65,6 +66,10 @@ def test_assemble_gives_ratios_table_and_scaling_grid():
     assert figures["ppo_peak_memory_ratio"] == 0.25
     assert figures["grpo_reward_after_steps"]["rlpr"] == pytest.approx(0.4)
     assert figures["grpo_step_s_top_blocks_extra"]["ratio"] == 0.125
+    assert figures["grpo_step_s_trl_kept_memory_extra"]["ratio"] == 0.5 and "ppo_step_s_trl_kept_memory_extra" not in figures
+    assert [row[0] for row in result.rows][:4] == [
+        "GRPO step s", "GRPO step s, TRL keeping freed memory as rlpr does (extra)",
+        f"GRPO step s, rlpr top {SHAPE.extra_train_layers} blocks only (extra)", "GRPO reward after 3 steps"]
     assert figures["versions"] == {"trl (GRPO)": "1.16.0"}
     assert len(figures["scaling_step_s"]) == 9
     text = format_table(result)

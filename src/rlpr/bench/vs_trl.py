@@ -24,6 +24,12 @@ warm-up is 4 steps: with 1, TRL's slow start made the ratio look better for rlpr
   min = max new tokens, EOS blocked; TRL GRPO: `min_new_tokens`; TRL PPO: no stop token, so generation never
   ends early either, but an EOS sampled midway there is kept as a token, which rlpr never samples).
 
+glibc's allocator makes TRL's step time wander between runs (GRPO: 5.8 s a step in one 30-step run, 8.3 s in
+the next, each steady within itself): it returns every freed block above 32 MB to the kernel, which zero-fills
+the pages again at the next allocation. rlpr tells glibc to keep freed memory (`rlpr.malloc`, on by default).
+Each round therefore also runs TRL with the same two settings given as glibc tunables (`GLIBC_TUNABLES`): the
+extra rows compare the two implementations with the allocator out of the picture.
+
 The shape (`Shape`: batch, group, tokens, steps, rounds, ...) can be changed on the command line, e.g.
 `rlpr bench vs-trl steps=30 rounds=1 reward_window=10 extra_train_layers=0 scale_prompts=[]` for the reward
 after 30 steps, averaged over the last 10, without the extra row and the scaling grid.
@@ -70,11 +76,12 @@ class Shape:
     steps: int = 10  # per run: `warmup` discarded, the rest timed
     warmup: int = 4  # TRL takes about 5 steps to reach its steady step time
     rounds: int = 2  # alternating rlpr / TRL runs per algorithm
-    reward_window: int = 1  # "reward after `steps` steps": the mean batch reward of the run's last N steps
+    reward_window: int = 5  # "reward after `steps` steps": the mean batch reward of the run's last N steps
     lr: float = 1e-5
     kl_coef: float = 0.05  # PPO's per-token KL penalty, both sides (TRL's default)
     seed: int = 0
     extra_train_layers: int = 6  # an extra rlpr GRPO row training only the top N blocks (0 = none)
+    trl_kept_memory: bool = True  # extra TRL rows with glibc told to keep freed memory, as rlpr does
     scale_prompts: tuple[int, ...] = (2, 4, 8)  # rlpr's GRPO step time over prompts x new tokens
     scale_tokens: tuple[int, ...] = (8, 16, 32)
     scale_steps: int = 2  # per grid point: one warm-up, one timed
@@ -145,10 +152,16 @@ def trl_spec(algo: str, shape: Shape, model_dir: str, prompts: list[str]) -> dic
 # ---------------------------------------------------------------- running the sides
 
 
-def run_process(python: str, args: list[str], spec: dict, what: str) -> dict:
-    """Run one side in a fresh process with `spec` as a JSON file; return its result line."""
+# glibc's tunables for what `rlpr.malloc.keep_freed_memory` sets with mallopt (no mmap, the largest trim threshold)
+KEEP_FREED_MEMORY_ENV = {"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"}
+
+
+def run_process(python: str, args: list[str], spec: dict, what: str, env: dict | None = None) -> dict:
+    """Run one side in a fresh process with `spec` as a JSON file (and `env` added to the environment); return
+    its result line."""
     env = os.environ | {"OMP_NUM_THREADS": str(spec["threads"]), "MKL_NUM_THREADS": str(spec["threads"]),
-                        "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
+                        "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore",
+                        **(env or {})}
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(spec, f)
         f.flush()
@@ -173,14 +186,17 @@ def rlpr_run(algo: str, shape: Shape, train_layers: int = 0) -> dict:
     return run_rlpr([run], shape.threads, f"rlpr {algo}")[0]
 
 
-def trl_run(python: str, algo: str, shape: Shape, model_dir: str, step_prompts: list[list[str]]) -> dict:
+def trl_run(python: str, algo: str, shape: Shape, model_dir: str, step_prompts: list[list[str]],
+            env: dict | None = None) -> dict:
     prompts = [p for step in step_prompts for p in step]
-    return run_process(python, [str(HERE / "_trl_runner.py")], trl_spec(algo, shape, model_dir, prompts), f"TRL {algo}")
+    return run_process(python, [str(HERE / "_trl_runner.py")], trl_spec(algo, shape, model_dir, prompts), f"TRL {algo}",
+                       env)
 
 
 def compare(algo: str, python: str, shape: Shape, model_dir: str, log) -> dict[str, list[dict]]:
-    """`shape.rounds` rounds of rlpr then TRL (then rlpr's extra row for GRPO), each run a fresh process."""
-    runs: dict[str, list[dict]] = {"rlpr": [], "trl": [], "rlpr_extra": []}
+    """`shape.rounds` rounds of rlpr then TRL (then TRL keeping freed memory, and rlpr's extra row for GRPO),
+    each run a fresh process."""
+    runs: dict[str, list[dict]] = {"rlpr": [], "trl": [], "trl_kept_memory": [], "rlpr_extra": []}
     for r in range(shape.rounds):
         ours = rlpr_run(algo, shape)
         runs["rlpr"].append(ours)
@@ -188,6 +204,10 @@ def compare(algo: str, python: str, shape: Shape, model_dir: str, log) -> dict[s
         theirs = trl_run(python, algo, shape, model_dir, ours["prompts"])
         runs["trl"].append(theirs)
         log(f"vs-trl: {algo} round {r + 1}: TRL  {_fmt_steps(theirs)}")
+        if shape.trl_kept_memory:
+            kept = trl_run(python, algo, shape, model_dir, ours["prompts"], KEEP_FREED_MEMORY_ENV)
+            runs["trl_kept_memory"].append(kept)
+            log(f"vs-trl: {algo} round {r + 1}: TRL keeping freed memory {_fmt_steps(kept)}")
         if algo == "grpo" and shape.extra_train_layers:
             extra = rlpr_run(algo, shape, shape.extra_train_layers)
             runs["rlpr_extra"].append(extra)
@@ -231,6 +251,9 @@ def ratio(ours: float, theirs: float) -> float:
     return ours / theirs if theirs else float("nan")
 
 
+SIDES = ("rlpr", "trl", "trl_kept_memory", "rlpr_extra")  # the runs of each algorithm, as `compare` keys them
+
+
 def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict[tuple[int, int], float],
              shape: Shape, versions: dict) -> BenchResult:
     """The table (figure | rlpr | TRL | ratio) and the JSON figures, ratios named `*ratio*`."""
@@ -263,15 +286,22 @@ def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict
         "ppo_reward_after_steps": {"rlpr": ppo_reward[0], "trl": ppo_reward[1], "steps": shape.steps, "window": window},
         "ppo_rss_before_step_1_mb": {"rlpr": start[0], "trl": start[1]},
         "step_s_per_run": {f"{algo}_{side}": [r["step_s"] for r in runs[side]]
-                           for algo, runs in (("grpo", grpo), ("ppo", ppo)) for side in ("rlpr", "trl", "rlpr_extra")
-                           if runs.get(side)},
+                           for algo, runs in (("grpo", grpo), ("ppo", ppo)) for side in SIDES if runs.get(side)},
         "reward_per_run": {f"{algo}_{side}": [r["reward"] for r in runs[side]]
-                           for algo, runs in (("grpo", grpo), ("ppo", ppo)) for side in ("rlpr", "trl", "rlpr_extra")
-                           if runs.get(side)},
+                           for algo, runs in (("grpo", grpo), ("ppo", ppo)) for side in SIDES if runs.get(side)},
         "scaling_step_s": {f"{p}x{shape.group} prompts, {t} tokens": s for (p, t), s in grid.items()},
         "shape": {k: v for k, v in vars(shape).items()},
         "versions": versions,
     }
+    for name, algo_runs, own_s in (("GRPO", grpo, grpo_s), ("PPO", ppo, ppo_s)):
+        if algo_runs.get("trl_kept_memory"):
+            kept_s = median_after_warmup([r["step_s"] for r in algo_runs["trl_kept_memory"]], w)
+            rows.insert(rows.index(next(r for r in rows if r[0] == f"{name} step s")) + 1,
+                        [f"{name} step s, TRL keeping freed memory as rlpr does (extra)", own_s[0], kept_s,
+                         ratio(own_s[0], kept_s)])
+            figures[f"{name.lower()}_step_s_trl_kept_memory_extra"] = {
+                "rlpr": own_s[0], "trl": kept_s, "ratio": ratio(own_s[0], kept_s), "env": KEEP_FREED_MEMORY_ENV,
+                "reward": final_reward(algo_runs["trl_kept_memory"], window)}
     if grpo.get("rlpr_extra"):
         extra_s = median_after_warmup([r["step_s"] for r in grpo["rlpr_extra"]], w)
         rows.insert(2, [f"GRPO step s, rlpr top {shape.extra_train_layers} blocks only (extra)", extra_s,
