@@ -115,7 +115,7 @@ def test_settings_change_the_shape_and_bad_ones_name_the_field():
     assert vs_trl.shape_from(["scale_tokens=[4, 8]"]).scale_tokens == (4, 8)
     assert vs_trl.scaling(shape) == {}  # no grid points: nothing runs
     for bad, field in [("stepz=3", "stepz"), ("steps=x", "steps"), ("reward_window=11", "reward_window"),
-                       ("warmup=10", "warmup"), ("scale_tokens=[a]", "scale_tokens")]:
+                       ("warmup=10", "warmup"), ("scale_steps=1", "scale_steps"), ("scale_tokens=[a]", "scale_tokens")]:
         with pytest.raises(ConfigError, match=field):
             vs_trl.shape_from([bad])
     with pytest.raises(ConfigError, match="bench generate: takes no key=value settings"):

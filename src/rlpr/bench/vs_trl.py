@@ -84,7 +84,7 @@ class Shape:
     trl_kept_memory: bool = True  # extra TRL rows with glibc told to keep freed memory, as rlpr does
     scale_prompts: tuple[int, ...] = (2, 4, 8)  # rlpr's GRPO step time over prompts x new tokens
     scale_tokens: tuple[int, ...] = (8, 16, 32)
-    scale_steps: int = 2  # per grid point: one warm-up, one timed
+    scale_steps: int = 2  # per grid point: one warm-up, the rest timed
     threads: int = field(default_factory=lambda: _threads())  # torch's count here (OMP_NUM_THREADS sets it)
 
 
@@ -106,6 +106,8 @@ def shape_from(overrides: list[str]) -> Shape:
     shape = from_dict(Shape, changes)
     if not 0 <= shape.warmup < shape.steps:
         raise ConfigError(f"warmup: expected 0 <= warmup < steps ({shape.steps}), got {shape.warmup}")
+    if shape.scale_steps < 2:
+        raise ConfigError(f"scale_steps: expected 2 or more (one warm-up step per grid point), got {shape.scale_steps}")
     if not 1 <= shape.reward_window <= shape.steps:
         raise ConfigError(f"reward_window: expected 1 to steps ({shape.steps}), got {shape.reward_window}")
     return shape
@@ -223,7 +225,9 @@ def scaling(shape: Shape) -> dict[tuple[int, int], float]:
     runs = [{"rows": p * shape.group, "group": shape.group,
              "overrides": rlpr_overrides("grpo", shape, p, t, shape.scale_steps)} for p, t in points]
     results = run_rlpr(runs, shape.threads, "rlpr scaling")
-    return {point: median_after_warmup([r["step_s"]], shape.warmup) for point, r in zip(points, results)}
+    # one warm-up step per point: the process runs the points one after another, so only its first point
+    # meets a cold allocator, and each point's first step is discarded anyway
+    return {point: median_after_warmup([r["step_s"]], 1) for point, r in zip(points, results)}
 
 
 def _fmt_steps(result: dict) -> str:
@@ -345,9 +349,9 @@ def run(shape: Shape | None = None, log=print) -> BenchResult:
     started = time.perf_counter()
     grpo_python = ensure(GRPO_ENV, log)
     model_dir = models.resolve("smollm2-135m")  # converts the GGUF once; TRL loads the same directory
+    grid = scaling(shape)  # first: the shortest part, so that a failure there costs little
     grpo = compare("grpo", grpo_python, shape, model_dir, log)
     ppo = compare("ppo", ensure(PPO_ENV, log), shape, model_dir, log)
-    grid = scaling(shape)
     versions = {"rlpr torch": _torch_version(), "GRPO side": grpo["trl"][0]["versions"],
                 "PPO side": ppo["trl"][0]["versions"], "threads": shape.threads}
     result = assemble(grpo, ppo, grid, shape, _flat_versions(versions))
