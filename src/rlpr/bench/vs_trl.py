@@ -9,7 +9,8 @@ TRL's runs alternate so that load on the machine hits both alike, and both set t
 Step time: wall time from one optimiser step's end to the next (logging included on both sides), the median of
 every run's steps after the first `warmup` steps. TRL's first steps are slower than its later ones (in a
 30-step run its GRPO steps 2-4 took 9.0 s at the median, steps 11-30 5.8 s; rlpr's 3.4 and 3.6 s), so the
-warm-up is 4 steps: with 1, TRL's slow start made the ratio look better for rlpr (0.48 where 0.61 holds).
+warm-up is 4 steps: with 1 of 4 steps, TRL's slow start made the GRPO ratio look better for rlpr (0.48 at
+commit 575f69f; 0.53 at f72c464 with this warm-up, and 0.72 against TRL keeping freed memory).
 
 - GRPO: rlpr `ppo.advantage=group` (no value model, no whitening, one update of the whole batch) against
   `trl.GRPOTrainer` (beta 0: no KL and no reference model on either side; loss_type dapo = token mean over the
