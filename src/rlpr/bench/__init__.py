@@ -57,7 +57,8 @@ def run_bench(name: str, json_path: str | None = None, settings: list[str] | Non
     (a module with `shape_from(settings)`)."""
     module = importlib.import_module(f"rlpr.bench.{name.replace('-', '_')}")
     if settings and not hasattr(module, "shape_from"):
-        from rlpr.config import ConfigError  # not at the top: rlpr.config loads transformers, and the CLI imports NAMES
+        # not at the top: rlpr.config loads transformers, and the CLI imports NAMES
+        from rlpr.config import ConfigError
 
         raise ConfigError(f"bench {name}: takes no key=value settings (got {' '.join(settings)})")
     result: BenchResult = module.run(module.shape_from(settings)) if settings else module.run()
