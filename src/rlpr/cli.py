@@ -41,8 +41,9 @@ def run() -> None:
     """The `rlpr` command and `python -m rlpr`: `main`, then the process exits with its status (see
     `distributed.exit_process` for why a rank of a distributed run leaves without finalising)."""
     code = main()
-    from rlpr import distributed  # imports torch: after main, which has imported it for any command that trains
-
+    distributed = sys.modules.get("rlpr.distributed")  # not imported: no process group (and no torch to load)
+    if distributed is None:
+        sys.exit(code)
     distributed.exit_process(code)
 
 

@@ -20,6 +20,10 @@ import sys
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_MAX = -4
+KEPT_MMAP_MAX = 0  # no mmap for allocations: freed blocks stay in the heap
+KEPT_TRIM_THRESHOLD = (1 << 31) - 1  # mallopt takes a C int: 2 GiB - 1 is the largest trim threshold it can be given
+# The same two settings for another process, through the environment (`rlpr bench vs-trl` gives them to TRL)
+GLIBC_TUNABLES = f"glibc.malloc.mmap_max={KEPT_MMAP_MAX}:glibc.malloc.trim_threshold={KEPT_TRIM_THRESHOLD}"
 
 
 def keep_freed_memory() -> bool:
@@ -31,5 +35,4 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    # mallopt takes a C int: 2 GiB - 1 is the largest trim threshold it can be given
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1))
+    return bool(mallopt(M_MMAP_MAX, KEPT_MMAP_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, KEPT_TRIM_THRESHOLD))

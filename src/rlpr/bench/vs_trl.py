@@ -54,6 +54,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlpr import malloc
 from rlpr.bench import BenchResult
 from rlpr.bench._trl_runner import MARKER
 from rlpr.bench._trl_venvs import TrlEnv, ensure
@@ -155,8 +156,7 @@ def trl_spec(algo: str, shape: Shape, model_dir: str, prompts: list[str]) -> dic
 # ---------------------------------------------------------------- running the sides
 
 
-# glibc's tunables for what `rlpr.malloc.keep_freed_memory` sets with mallopt (no mmap, the largest trim threshold)
-KEEP_FREED_MEMORY_ENV = {"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"}
+KEEP_FREED_MEMORY_ENV = {"GLIBC_TUNABLES": malloc.GLIBC_TUNABLES}  # what rlpr's keep_freed_memory sets, for TRL
 
 
 def run_process(python: str, args: list[str], spec: dict, what: str, env: dict | None = None) -> dict:
@@ -273,10 +273,30 @@ def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict
     after = f"after {shape.steps} steps" + (f" (mean of the last {window})" if window > 1 else "")
     peak = (statistics.median(r["peak_rss_mb"] for r in ppo["rlpr"]), statistics.median(r["peak_rss_mb"] for r in ppo["trl"]))
     start = (statistics.median(r["rss_start_mb"] for r in ppo["rlpr"]), statistics.median(r["rss_start_mb"] for r in ppo["trl"]))
+    # extra rows, each where its run was made: TRL keeping freed memory (both algorithms), rlpr's top blocks (GRPO)
+    extra_rows: dict[str, list[list]] = {"GRPO": [], "PPO": []}
+    extra_figures: dict[str, dict] = {}
+    for name, algo_runs, own_s in (("GRPO", grpo, grpo_s), ("PPO", ppo, ppo_s)):
+        if algo_runs.get("trl_kept_memory"):
+            kept_s = median_after_warmup([r["step_s"] for r in algo_runs["trl_kept_memory"]], w)
+            extra_rows[name].append([f"{name} step s, TRL keeping freed memory as rlpr does (extra)", own_s[0], kept_s,
+                                     ratio(own_s[0], kept_s)])
+            extra_figures[f"{name.lower()}_step_s_trl_kept_memory_extra"] = {
+                "rlpr": own_s[0], "trl": kept_s, "ratio": ratio(own_s[0], kept_s), "env": KEEP_FREED_MEMORY_ENV,
+                "reward": final_reward(algo_runs["trl_kept_memory"], window)}
+    if grpo.get("rlpr_extra"):
+        extra_s = median_after_warmup([r["step_s"] for r in grpo["rlpr_extra"]], w)
+        extra_rows["GRPO"].append([f"GRPO step s, rlpr top {shape.extra_train_layers} blocks only (extra)", extra_s,
+                                   grpo_s[1], ratio(extra_s, grpo_s[1])])
+        extra_figures["grpo_step_s_top_blocks_extra"] = {"rlpr": extra_s, "trl": grpo_s[1], "ratio": ratio(extra_s, grpo_s[1]),
+                                                         "train_layers": shape.extra_train_layers,
+                                                         "reward": final_reward(grpo["rlpr_extra"], window)}
     rows = [
         ["GRPO step s", *grpo_s, ratio(*grpo_s)],
+        *extra_rows["GRPO"],
         [f"GRPO reward {after}", *grpo_reward, grpo_reward[0] - grpo_reward[1]],
         ["PPO step s", *ppo_s, ratio(*ppo_s)],
+        *extra_rows["PPO"],
         [f"PPO reward {after}", *ppo_reward, ppo_reward[0] - ppo_reward[1]],
         ["PPO peak RSS MiB", *peak, ratio(*peak)],
         ["PPO RSS before step 1 MiB", *start, ratio(*start)],
@@ -297,23 +317,8 @@ def assemble(grpo: dict[str, list[dict]], ppo: dict[str, list[dict]], grid: dict
         "scaling_step_s": {f"{p}x{shape.group} prompts, {t} tokens": s for (p, t), s in grid.items()},
         "shape": {k: v for k, v in vars(shape).items()},
         "versions": versions,
+        **extra_figures,
     }
-    for name, algo_runs, own_s in (("GRPO", grpo, grpo_s), ("PPO", ppo, ppo_s)):
-        if algo_runs.get("trl_kept_memory"):
-            kept_s = median_after_warmup([r["step_s"] for r in algo_runs["trl_kept_memory"]], w)
-            rows.insert(rows.index(next(r for r in rows if r[0] == f"{name} step s")) + 1,
-                        [f"{name} step s, TRL keeping freed memory as rlpr does (extra)", own_s[0], kept_s,
-                         ratio(own_s[0], kept_s)])
-            figures[f"{name.lower()}_step_s_trl_kept_memory_extra"] = {
-                "rlpr": own_s[0], "trl": kept_s, "ratio": ratio(own_s[0], kept_s), "env": KEEP_FREED_MEMORY_ENV,
-                "reward": final_reward(algo_runs["trl_kept_memory"], window)}
-    if grpo.get("rlpr_extra"):
-        extra_s = median_after_warmup([r["step_s"] for r in grpo["rlpr_extra"]], w)
-        rows.insert(2, [f"GRPO step s, rlpr top {shape.extra_train_layers} blocks only (extra)", extra_s,
-                        grpo_s[1], ratio(extra_s, grpo_s[1])])
-        figures["grpo_step_s_top_blocks_extra"] = {"rlpr": extra_s, "trl": grpo_s[1], "ratio": ratio(extra_s, grpo_s[1]),
-                                                   "train_layers": shape.extra_train_layers,
-                                                   "reward": final_reward(grpo["rlpr_extra"], window)}
     return BenchResult(
         title=(f"vs-trl: smollm2-135m, full fine-tuning, fp32; GRPO {shape.prompts} prompts x {shape.group}, PPO "
                f"{shape.ppo_prompts} x {shape.ppo_epochs} epochs x {shape.mini_batches} mini-batches; {shape.new_tokens} "
